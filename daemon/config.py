@@ -1,0 +1,392 @@
+"""The daemon's configuration: TOML, validated once by pydantic 2, frozen, passed in.
+
+Section and key names are a contract (DESIGN §8): users' files rely on them. Add keys,
+rename none. Secrets are never stored here as text: `*_file` keys name files that are read
+by `load_secrets()`; under systemd a file of the same name in `$CREDENTIALS_DIRECTORY`
+(LoadCredential=) wins over the configured path.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from dataclasses import dataclass
+from ipaddress import IPv4Address, IPv4Network
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from router_drivers import Secret, WanConfig
+
+DEFAULT_CONFIG = Path("/etc/dslfailover/dslfailover.toml")
+EXIT_CONFIG = 78  # EX_CONFIG from sysexits.h; systemd's RestartPreventExitStatus=78
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+Seconds = Annotated[float, Field(gt=0, le=86400)]
+Port = Annotated[int, Field(ge=1, le=65535)]
+
+
+class PrimaryConfig(_Section):
+    """Health of the primary circuit.
+
+    Defaults, and why (DESIGN §10):
+    - A round probes every target at once every `interval` and waits `timeout`.
+      Detection after a cut is at most (down_after - 1) * interval + interval + timeout
+      = 3 * 0.5 + 0.5 + 0.8 = 2.8 s.
+    - A round fails only when fewer than `quorum` targets answer. At 20 % random loss on
+      each of 3 targets a round fails with p = 0.2**3 = 0.008 (0.36**3 = 0.047 when both
+      the echo and the reply can be dropped); `down_after` = 4 failed rounds in a row then
+      has p = 4e-9 (5e-6) per round: over a 10-minute soak of 1200 rounds, an expected
+      5e-6 (6e-3) false failovers.
+    - With a single target the same arithmetic gives 0.2**4 * 1200 = 1.9: use several.
+    """
+
+    targets: list[IPv4Address] = Field(min_length=1, max_length=16)
+    interval: Seconds = 0.5
+    timeout: Seconds = 0.8
+    quorum: Annotated[int, Field(ge=1)] = 1
+    down_after: Annotated[int, Field(ge=1, le=1000)] = 4
+    up_after: Annotated[int, Field(ge=1, le=100000)] = 20
+    window: Annotated[int, Field(ge=1, le=10000)] = 20  # rounds kept for loss/RTT figures
+    source: IPv4Address | None = None  # source address for the probes (optional)
+    privileged: Literal["auto", "yes", "no"] = "auto"
+
+    @model_validator(mode="after")
+    def _consistent(self) -> PrimaryConfig:
+        if self.quorum > len(self.targets):
+            raise ValueError(
+                f"quorum {self.quorum} is more than the {len(self.targets)} targets: "
+                "no round could ever be good")
+        if len(set(self.targets)) != len(self.targets):
+            raise ValueError("targets lists the same address twice")
+        if self.timeout >= self.interval * self.down_after:
+            raise ValueError(
+                f"timeout {self.timeout}s is not shorter than interval * down_after "
+                f"({self.interval * self.down_after}s): one slow reply would span the "
+                "whole down window")
+        return self
+
+
+class TunnelConfig(_Section):
+    """The SMTP probe from the inside host through the tunnel (runs on primary too)."""
+
+    smtp_host: str
+    smtp_port: Port = 25
+    interval: Seconds = 30.0
+    timeout: Seconds = 5.0   # per SMTP step: connect, banner, EHLO
+    ehlo_name: str = "dslfailover.invalid"
+    fail_after: Annotated[int, Field(ge=1)] = 2  # failed probes in a row before `failing`
+
+
+class WanAddress(_Section):
+    address: IPv4Address
+    netmask: IPv4Address
+    gateway: IPv4Address
+
+    @model_validator(mode="after")
+    def _gateway_on_link(self) -> WanAddress:
+        try:
+            net = IPv4Network(f"{self.address}/{self.netmask}", strict=False)
+        except ValueError as exc:
+            raise ValueError(f"netmask {self.netmask} is not a valid netmask") from exc
+        if self.gateway not in net:
+            raise ValueError(f"gateway {self.gateway} is not on the subnet {net}")
+        if self.gateway == self.address:
+            raise ValueError("gateway equals the address")
+        return self
+
+    def wan(self) -> WanConfig:
+        return WanConfig(self.address, self.netmask, self.gateway)
+
+
+DriverName = Literal["netopia-menu", "netopia-cli", "ssh", "linux", "dry-run"]
+
+
+class RouterConfig(_Section):
+    driver: DriverName = "netopia-menu"
+    host: str = "192.168.1.1"
+    port: Port = 23
+    username: str | None = None
+    password_file: Path | None = None
+    connect_timeout: Seconds = 5.0
+    step_timeout: Seconds = 10.0
+    restart_timeout: Seconds = 90.0
+    action_timeout: Seconds = 180.0  # bounds a whole apply (login, dialogue, restart, read-back)
+    # overrides of the console dialogue (labels, menu path, command templates): see README
+    dialogue: dict[str, Any] = Field(default_factory=dict)
+    key_file: Path | None = None      # ssh driver
+    known_hosts: Path | None = None   # ssh driver
+    interface: str | None = None      # linux driver
+    netns: str | None = None          # linux driver
+    primary: WanAddress
+    backup: WanAddress
+
+    @model_validator(mode="after")
+    def _distinct(self) -> RouterConfig:
+        if self.primary.wan() == self.backup.wan():
+            raise ValueError("primary and backup are the same WAN config")
+        if self.driver == "ssh" and (self.key_file is None or self.known_hosts is None):
+            raise ValueError("the ssh driver needs key_file and known_hosts")
+        if self.driver == "linux" and not self.interface:
+            raise ValueError("the linux driver needs interface")
+        return self
+
+
+_NEXTHOP = re.compile(r"^[a-z0-9-]+:(\[[^\]]+\]|[^\[\]:\s]+)(:\d{1,5})?$", re.IGNORECASE)
+
+
+class BackupMxConfig(_Section):
+    host: str
+    port: Port = 22
+    user: str = "dslfailover"
+    key_file: Path
+    known_hosts: Path
+    domain: str
+    nexthop: str
+    repair: bool = False
+    flush: bool = True
+    verify_interval: Seconds = 300.0  # while on backup (and on primary, less often)
+    connect_timeout: Seconds = 10.0
+    command_timeout: Seconds = 20.0
+    config_dir: str | None = None     # Postfix config dir on the MX, if not the default
+    postfix_prefix: str = ""          # e.g. "sudo -n " before postmap/postfix/postqueue
+
+    @field_validator("domain")
+    @classmethod
+    def _domain(cls, value: str) -> str:
+        value = value.strip().lower().rstrip(".")
+        if not re.fullmatch(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+",
+                            value):
+            raise ValueError(f"{value!r} is not a domain name")
+        return value
+
+    @field_validator("nexthop")
+    @classmethod
+    def _nexthop(cls, value: str) -> str:
+        if not _NEXTHOP.match(value.strip()):
+            raise ValueError(f"{value!r} is not a Postfix nexthop like smtp:[192.0.2.1]:25")
+        return value.strip()
+
+
+class MqttConfig(_Section):
+    enabled: bool = True
+    host: str = "localhost"
+    port: Port = 1883
+    username: str | None = None
+    password_file: Path | None = None
+    tls: bool = False
+    ca_file: Path | None = None
+    prefix: str | None = None       # default dslfailover/<site>
+    client_id: str | None = None
+    keepalive: Annotated[int, Field(ge=5, le=3600)] = 30
+    connect_timeout: Seconds = 5.0
+    buffer: Annotated[int, Field(ge=10, le=100000)] = 1000  # events kept while the broker is away
+    commands: bool = False          # accept <prefix>/cmd
+    discovery: bool = False         # Home Assistant MQTT discovery
+    discovery_prefix: str = "homeassistant"
+
+    @model_validator(mode="after")
+    def _consistent(self) -> MqttConfig:
+        if self.password_file is not None and self.username is None:
+            raise ValueError("password_file is set but username is not")
+        if self.ca_file is not None and not self.tls:
+            raise ValueError("ca_file is set but tls is false")
+        return self
+
+
+class FailbackConfig(_Section):
+    mode: Literal["manual", "auto", "trial"] = "manual"
+    hold_down: Annotated[float, Field(ge=0, le=86400)] = 300.0
+    hold_down_max: Annotated[float, Field(ge=0, le=7 * 86400)] = 3600.0
+    flap_window: Annotated[float, Field(ge=0, le=7 * 86400)] = 3600.0
+    trial_interval: Seconds = 900.0   # trial: try the primary this often while on backup
+    trial_check: Seconds = 60.0       # trial: revert if the primary fails within this time
+    source: IPv4Address | None = None  # auto: source address on the primary modem's segment
+
+    @model_validator(mode="after")
+    def _consistent(self) -> FailbackConfig:
+        if self.hold_down_max < self.hold_down:
+            raise ValueError("hold_down_max is shorter than hold_down")
+        if self.mode == "auto" and self.source is None:
+            raise ValueError(
+                "mode auto needs source: a probe path to the primary circuit that does not "
+                "go through the router's current WAN")
+        if self.mode == "trial" and self.trial_check >= self.trial_interval:
+            raise ValueError("trial_check must be shorter than trial_interval")
+        return self
+
+
+class ActionsConfig(_Section):
+    retry_initial: Seconds = 5.0   # first retry after a failed action (fault)
+    retry_max: Seconds = 300.0     # backoff cap
+    mx_timeout: Seconds = 60.0     # bounds one verify/repair/flush
+
+
+class ControlConfig(_Section):
+    socket: Path = Path("/run/dslfailover/control.sock")
+    group: str | None = None
+
+
+class MetricsConfig(_Section):
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: Port = 9468
+
+
+class LogConfig(_Section):
+    format: Literal["auto", "journal", "json", "console"] = "auto"
+    level: Literal["debug", "info", "warning", "error"] = "info"
+
+
+class Config(_Section):
+    site: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+    state_dir: Path = Path("/var/lib/dslfailover")
+    primary: PrimaryConfig
+    tunnel: TunnelConfig | None = None
+    router: RouterConfig
+    backup_mx: BackupMxConfig | None = None
+    mqtt: MqttConfig = MqttConfig()
+    failback: FailbackConfig = FailbackConfig()
+    actions: ActionsConfig = ActionsConfig()
+    control: ControlConfig = ControlConfig()
+    metrics: MetricsConfig = MetricsConfig()
+    log: LogConfig = LogConfig()
+
+    @property
+    def mqtt_prefix(self) -> str:
+        return self.mqtt.prefix or f"dslfailover/{self.site}"
+
+
+@dataclass(frozen=True)
+class Secrets:
+    """Secrets read from files; repr never shows them."""
+
+    router_password: Secret | None = None
+    mqtt_password: Secret | None = None
+
+
+class ConfigError(Exception):
+    """A config that cannot be used. `problems` are `<field.path>: <why>` lines."""
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        self.source = source
+        self.problems = problems
+        super().__init__(f"{source}: " + "; ".join(problems))
+
+
+def _field_path(loc: tuple[int | str, ...]) -> str:
+    parts: list[str] = []
+    for item in loc:
+        if isinstance(item, int):
+            parts[-1:] = [f"{parts[-1]}[{item}]"] if parts else [f"[{item}]"]
+        else:
+            parts.append(item)
+    return ".".join(parts) or "(top)"
+
+
+def _describe(err: Any) -> str:
+    kind = err["type"]
+    msg = str(err["msg"])
+    if kind == "extra_forbidden":
+        return "unknown key"
+    if kind == "missing":
+        return "required, missing"
+    msg = msg.removeprefix("Value error, ")
+    if "input" in err and kind not in ("model_type",) and not isinstance(err["input"], dict):
+        return f"{msg} (got {err['input']!r})"
+    return msg
+
+
+def parse_config(text: str, source: str = "<config>") -> Config:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        # tomllib's message ends with "(at line N, column M)"
+        raise ConfigError(source, [f"(toml): syntax error: {exc}"]) from None
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        problems = [f"{_field_path(e['loc'])}: {_describe(e)}" for e in exc.errors()]
+        raise ConfigError(source, problems) from None
+
+
+def config_path(arg: str | os.PathLike[str] | None) -> Path:
+    if arg:
+        return Path(arg)
+    env = os.environ.get("DSLFAILOVER_CONFIG")
+    return Path(env) if env else DEFAULT_CONFIG
+
+
+def load_config(path: Path) -> Config:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(str(path), [f"(file): cannot read: {exc.strerror or exc}"]) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(str(path), [f"(file): not UTF-8 text: {exc}"]) from None
+    return parse_config(text, str(path))
+
+
+def resolve_secret_path(path: Path) -> Path:
+    """Under systemd, `$CREDENTIALS_DIRECTORY/<name>` (LoadCredential=) wins."""
+    creds = os.environ.get("CREDENTIALS_DIRECTORY")
+    if creds:
+        candidate = Path(creds) / path.name
+        if candidate.is_file():
+            return candidate
+    return path
+
+
+def _read_secret(path: Path, field: str, problems: list[str]) -> Secret | None:
+    real = resolve_secret_path(path)
+    try:
+        value = real.read_text(encoding="utf-8").strip("\r\n")
+    except OSError as exc:
+        problems.append(f"{field}: cannot read {real}: {exc.strerror or exc}")
+        return None
+    except UnicodeDecodeError:
+        problems.append(f"{field}: {real} is not UTF-8 text")
+        return None
+    if not value:
+        problems.append(f"{field}: {real} is empty")
+        return None
+    return Secret(value)
+
+
+def _check_file(path: Path | None, field: str, problems: list[str]) -> None:
+    if path is None:
+        return
+    real = resolve_secret_path(path)
+    try:
+        with real.open("rb"):
+            pass
+    except OSError as exc:
+        problems.append(f"{field}: cannot read {real}: {exc.strerror or exc}")
+
+
+def load_secrets(cfg: Config) -> Secrets:
+    """Read every secret and check every key file; all problems at once, never the values."""
+    problems: list[str] = []
+    router_pw = None
+    if cfg.router.password_file is not None:
+        router_pw = _read_secret(cfg.router.password_file, "router.password_file", problems)
+    mqtt_pw = None
+    if cfg.mqtt.enabled and cfg.mqtt.password_file is not None:
+        mqtt_pw = _read_secret(cfg.mqtt.password_file, "mqtt.password_file", problems)
+    if cfg.router.driver == "ssh":
+        _check_file(cfg.router.key_file, "router.key_file", problems)
+        _check_file(cfg.router.known_hosts, "router.known_hosts", problems)
+    if cfg.backup_mx is not None:
+        _check_file(cfg.backup_mx.key_file, "backup_mx.key_file", problems)
+        _check_file(cfg.backup_mx.known_hosts, "backup_mx.known_hosts", problems)
+    if cfg.mqtt.enabled and cfg.mqtt.tls:
+        _check_file(cfg.mqtt.ca_file, "mqtt.ca_file", problems)
+    if problems:
+        raise ConfigError("secrets", problems)
+    return Secrets(router_password=router_pw, mqtt_password=mqtt_pw)

@@ -1,0 +1,127 @@
+"""Small frozen values shared across the daemon: states, snapshots, audit events.
+
+The names of states and health values appear on MQTT and in the journal (DESIGN §4,
+§7): they are a contract.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from . import __version__
+
+
+class State(enum.StrEnum):
+    STARTING = "starting"
+    PRIMARY = "primary"
+    FAILING_OVER = "failing_over"
+    BACKUP = "backup"
+    FAILING_BACK = "failing_back"
+    HELD = "held"
+    FAULT = "fault"
+
+
+class Circuit(enum.StrEnum):
+    PRIMARY = "primary"
+    BACKUP = "backup"
+    UNKNOWN = "unknown"
+
+
+class LinkHealth(enum.StrEnum):
+    UP = "up"
+    DOWN = "down"
+    UNKNOWN = "unknown"
+
+
+class MailPath(enum.StrEnum):
+    OK = "ok"
+    FAILING = "failing"
+    UNKNOWN = "unknown"
+
+
+class EventKind(enum.StrEnum):
+    TRANSITION = "transition"
+    ACTION = "action"
+    PROBE_ALARM = "probe_alarm"
+    COMMAND = "command"
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def iso(at: datetime) -> str:
+    """ISO 8601 UTC with millisecond precision and a Z, as published on MQTT."""
+    return at.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass(frozen=True, slots=True)
+class StateSnapshot:
+    """What `<prefix>/state` carries (retained)."""
+
+    state: State
+    circuit: Circuit
+    primary_link: LinkHealth
+    mail_path: MailPath
+    since: datetime
+    reason: str
+    seq: int
+    version: str = __version__
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "state": self.state.value,
+            "circuit": self.circuit.value,
+            "primary_link": self.primary_link.value,
+            "mail_path": self.mail_path.value,
+            "since": iso(self.since),
+            "reason": self.reason,
+            "seq": self.seq,
+            "version": self.version,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEvent:
+    """What `<prefix>/event` carries (QoS 1, not retained) and what goes to the journal."""
+
+    seq: int
+    at: datetime
+    kind: EventKind
+    from_state: State | None
+    to_state: State | None
+    reason: str
+    detail: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "seq": self.seq,
+            "at": iso(self.at),
+            "kind": self.kind.value,
+            "from": self.from_state.value if self.from_state else None,
+            "to": self.to_state.value if self.to_state else None,
+            "reason": self.reason,
+            "detail": self.detail,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeSummary:
+    """What `<prefix>/probe/<name>` carries (retained): one target's recent health."""
+
+    name: str
+    ok: bool
+    loss: float            # 0.0 .. 1.0 over the monitor's window
+    rtt_ms: float | None   # mean round-trip of the answered probes in the window
+    at: datetime
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "loss": round(self.loss, 3),
+            "rtt_ms": None if self.rtt_ms is None else round(self.rtt_ms, 2),
+            "at": iso(self.at),
+        }

@@ -1,0 +1,32 @@
+"""Router drivers: read and change a router's WAN addressing (DESIGN §5).
+
+A library used by the daemon; it never imports `daemon`.
+"""
+
+from .base import RouterDriver, RouterSettings, Secret, WanConfig
+from .errors import (
+    RouterAuthError,
+    RouterConnectError,
+    RouterError,
+    RouterMismatch,
+    RouterParseError,
+    RouterRefused,
+    RouterTimeout,
+)
+from .registry import DRIVERS, create_driver
+
+__all__ = [
+    "DRIVERS",
+    "RouterAuthError",
+    "RouterConnectError",
+    "RouterDriver",
+    "RouterError",
+    "RouterMismatch",
+    "RouterParseError",
+    "RouterRefused",
+    "RouterSettings",
+    "RouterTimeout",
+    "Secret",
+    "WanConfig",
+    "create_driver",
+]

@@ -1,0 +1,113 @@
+"""The router driver interface (DESIGN §5) and the small types that cross it.
+
+A driver knows how to read and change one router's WAN addressing. It knows nothing of
+failover states: the daemon decides *when*; a driver only does *what* and reports what it
+saw. Each call opens its own session and closes it: routers are touched rarely and a
+fresh login is the most predictable state to start from.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from ipaddress import IPv4Address, IPv4Network
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+
+class Secret:
+    """A string that never shows itself in repr/str/logs. Use `.reveal()` to send it."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('********')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+@dataclass(frozen=True, slots=True)
+class WanConfig:
+    """The WAN addressing of the router as one value: what we ask for and what we read."""
+
+    address: IPv4Address
+    netmask: IPv4Address
+    gateway: IPv4Address
+
+    @classmethod
+    def parse(cls, address: str, netmask: str, gateway: str) -> WanConfig:
+        return cls(IPv4Address(address), IPv4Address(netmask), IPv4Address(gateway))
+
+    @property
+    def prefixlen(self) -> int:
+        return IPv4Network(f"0.0.0.0/{self.netmask}").prefixlen
+
+    def as_dict(self) -> dict[str, str]:
+        return {"address": str(self.address), "netmask": str(self.netmask),
+                "gateway": str(self.gateway)}
+
+    def __str__(self) -> str:
+        return f"{self.address}/{self.prefixlen} via {self.gateway}"
+
+
+@dataclass(frozen=True)
+class RouterSettings:
+    """Everything a driver needs to reach and log in to one router.
+
+    The daemon builds this from its validated config; drivers take what they use.
+    `dialogue` holds user overrides of a console's dialogue data (labels, menu path,
+    command templates, prompts), merged over the driver's defaults.
+    """
+
+    host: str = "192.168.1.1"
+    port: int = 23
+    username: str | None = None
+    password: Secret | None = None
+    connect_timeout: float = 5.0   # bounds the TCP/telnet/SSH connect + negotiation
+    step_timeout: float = 10.0     # bounds each wait for one expected prompt or screen
+    restart_timeout: float = 90.0  # bounds waiting for a router that restarts after a save
+    dialogue: Mapping[str, Any] = field(default_factory=dict)
+    # ssh driver
+    key_file: Path | None = None
+    known_hosts: Path | None = None
+    # linux driver
+    interface: str | None = None
+    netns: str | None = None
+    # dry-run driver: the config it pretends the router has at start
+    initial: WanConfig | None = None
+
+
+@runtime_checkable
+class RouterDriver(Protocol):
+    """What every driver does. Both calls raise `RouterError` on any doubt."""
+
+    name: str
+
+    async def read_wan(self) -> WanConfig:
+        """The WAN address, netmask and default gateway as the router reports them."""
+        ...
+
+    async def apply_wan(self, target: WanConfig) -> WanConfig:
+        """Set the WAN config, save it only if every step was accepted, read it back.
+
+        Returns the read-back. Raises `RouterMismatch` when the read-back differs,
+        `RouterRefused` when a step was refused (nothing saved), `RouterTimeout` when the
+        router stopped answering. Applying the config already there changes nothing.
+        """
+        ...
+
+    def transcript(self) -> str:
+        """The masked text of the last session (what was sent and seen), for support."""
+        ...
