@@ -1,0 +1,39 @@
+"""Helpers shared by the CLI groups: the -c option, loading config, printing JSON."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any, NoReturn
+
+from .config import EXIT_CONFIG, Config, ConfigError, Secrets, config_path, load_config, load_secrets
+
+
+def add_config_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "-c", "--config", metavar="FILE", default=None,
+        help="config file (default: $DSLFAILOVER_CONFIG or /etc/dslfailover/dslfailover.toml)")
+
+
+def config_error_exit(err: ConfigError) -> NoReturn:
+    for line in err.problems:
+        print(line, file=sys.stderr)
+    print(f"dslfailover: {err.source}: {len(err.problems)} problem(s); see above",
+          file=sys.stderr)
+    sys.exit(EXIT_CONFIG)
+
+
+def load_or_exit(args: argparse.Namespace, *, secrets: bool = True) -> tuple[Config, Secrets]:
+    """Load and validate the config (and its secrets); on any problem exit 78."""
+    try:
+        cfg = load_config(config_path(args.config))
+        sec = load_secrets(cfg) if secrets else Secrets()
+    except ConfigError as err:
+        config_error_exit(err)
+    return cfg, sec
+
+
+def print_json(data: Any) -> None:
+    json.dump(data, sys.stdout, indent=2, sort_keys=False, default=str)
+    sys.stdout.write("\n")

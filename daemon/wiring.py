@@ -1,0 +1,51 @@
+"""Builds the libraries' settings from the daemon's validated config (one place, no dicts)."""
+
+from __future__ import annotations
+
+from postfix_sync import MxSettings
+from router_drivers import RouterSettings
+
+from .config import Config, Secrets, resolve_secret_path
+
+
+def router_settings(cfg: Config, secrets: Secrets) -> RouterSettings:
+    r = cfg.router
+    return RouterSettings(
+        host=r.host,
+        port=r.port,
+        username=r.username,
+        password=secrets.router_password,
+        connect_timeout=r.connect_timeout,
+        step_timeout=r.step_timeout,
+        restart_timeout=r.restart_timeout,
+        dialogue=dict(r.dialogue),
+        key_file=resolve_secret_path(r.key_file) if r.key_file else None,
+        known_hosts=r.known_hosts,
+        interface=r.interface,
+        netns=r.netns,
+        # the dry-run driver starts on the primary circuit
+        initial=r.primary.wan(),
+    )
+
+
+def mx_settings(cfg: Config) -> MxSettings | None:
+    mx = cfg.backup_mx
+    if mx is None:
+        return None
+    prefix = mx.postfix_prefix
+    return MxSettings(
+        host=mx.host,
+        port=mx.port,
+        user=mx.user,
+        key_file=resolve_secret_path(mx.key_file),
+        known_hosts=mx.known_hosts,
+        domain=mx.domain,
+        nexthop=mx.nexthop,
+        connect_timeout=mx.connect_timeout,
+        command_timeout=mx.command_timeout,
+        config_dir=mx.config_dir,
+        postconf=f"{prefix}postconf",
+        postmap=f"{prefix}postmap",
+        postqueue=f"{prefix}postqueue",
+        postfix=f"{prefix}postfix",
+    )
