@@ -125,3 +125,31 @@ class ProbeSummary:
             "rtt_ms": None if self.rtt_ms is None else round(self.rtt_ms, 2),
             "at": iso(self.at),
         }
+
+
+class Action(enum.StrEnum):
+    """Operator commands (control socket, CLI, MQTT `<prefix>/cmd`)."""
+
+    FAILOVER = "failover"
+    FAILBACK = "failback"
+    HOLD = "hold"
+    RESUME = "resume"
+    VERIFY = "verify"
+
+
+@dataclass(frozen=True, slots=True)
+class OperatorCommand:
+    """A validated operator command and who sent it (e.g. "mqtt", "uid 1000")."""
+
+    action: Action
+    reason: str
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
+class RejectedCommand:
+    """A command that was refused before reaching the state machine, and why."""
+
+    why: str
+    source: str
+    excerpt: str  # a short, printable excerpt of what was received
