@@ -7,7 +7,15 @@ import json
 import sys
 from typing import Any, NoReturn
 
-from .config import EXIT_CONFIG, Config, ConfigError, Secrets, config_path, load_config, load_secrets
+from .config import (
+    EXIT_CONFIG,
+    Config,
+    ConfigError,
+    Secrets,
+    config_path,
+    load_config,
+    load_secrets,
+)
 
 
 def add_config_arg(parser: argparse.ArgumentParser) -> None:

@@ -7,6 +7,7 @@ The result says which step failed and what was seen, so an alarm reads like
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from dataclasses import dataclass
 
@@ -85,7 +86,5 @@ async def smtp_probe(host: str, port: int, *, timeout: float,
     finally:
         if writer is not None:
             writer.close()
-            try:
+            with contextlib.suppress(OSError, TimeoutError):
                 await asyncio.wait_for(writer.wait_closed(), 1.0)
-            except (OSError, TimeoutError):
-                pass
