@@ -72,10 +72,8 @@ async def smtp_probe(host: str, port: int, *, timeout: float,
         rtt = (time.monotonic() - started) * 1000.0
         step = "quit"
         writer.write(b"QUIT\r\n")
-        try:
-            await _reply(reader, step, timeout)
-        except (_Bad, TimeoutError, OSError):
-            pass  # the path works; a sloppy QUIT is not a failure
+        with contextlib.suppress(_Bad, TimeoutError, OSError):
+            await _reply(reader, step, timeout)  # a sloppy QUIT is not a failure
         return SmtpResult(True, "done", line, rtt)
     except _Bad as exc:
         return SmtpResult(False, exc.step, exc.detail)
