@@ -1,0 +1,318 @@
+"""The MQTT publisher: state, audit events and probe summaries out, operator commands in.
+
+Contract: DESIGN §7. The daemon calls `publish_state/event/probe` from its event loop;
+they only update memory and wake the sender, so a dead broker never delays a failover.
+`run(stop)` owns the connection: connect (last will `<prefix>/availability` = `offline`,
+retained), announce `online`, then publish at once the current state, every buffered
+event in order with its original seq, and the latest probe summaries, then new items as
+they come. An event leaves the buffer only once its QoS-1 publish has been acknowledged,
+so after an outage the rest are re-sent in seq order (at least once: one that was in
+flight when the connection died may arrive twice; `seq` lets subscribers drop it).
+
+Connection problems never escape `run`: they are logged once per change (broker
+host:port and the reason, never the password) and retried with randomized, growing
+backoff (aiomqtt's documented reconnect loop), until `stop` is set; then `run` publishes
+`offline` (retained) and disconnects cleanly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import random
+import re
+import ssl
+from collections import deque
+from collections.abc import Callable
+
+import aiomqtt
+
+from router_drivers import Secret
+
+from .commands import excerpt, parse_command
+from .config import MqttConfig
+from .ha_discovery import discovery_messages
+from .model import AuditEvent, OperatorCommand, ProbeSummary, RejectedCommand, StateSnapshot
+
+log = logging.getLogger("dslfailover.mqtt")
+
+# Bounds one publish: for QoS 1 until the broker's PUBACK. A healthy local broker answers
+# in milliseconds; longer means the connection is dead but TCP has not noticed yet.
+PUBLISH_TIMEOUT = 5.0
+# Bounds the SUBSCRIBE -> SUBACK round trip for `<prefix>/cmd`.
+SUBSCRIBE_TIMEOUT = 5.0
+# Bounds the goodbye on shutdown: publishing `offline` (PUBACK) and the DISCONNECT. Kept
+# short: stopping the daemon must not wait for a broker that is away.
+GOODBYE_TIMEOUT = 2.0
+# Reconnect delays: the first retry after about BACKOFF_INITIAL seconds, doubling up to
+# BACKOFF_MAX, each one drawn uniformly from [delay/2, delay] so that many sites do not
+# reconnect to a restarted broker in lockstep.
+BACKOFF_INITIAL = 0.5
+BACKOFF_MAX = 30.0
+
+CommandCallback = Callable[[OperatorCommand | RejectedCommand], None]
+
+
+def probe_topic_part(name: str) -> str:
+    """A probe name as one topic level: MQTT wildcards and separators become '_'."""
+    return re.sub(r"[^A-Za-z0-9._-]", "_", name) or "_"
+
+
+def _why(exc: BaseException) -> str:
+    """A short reason for a failure (aiomqtt/paho/ssl text, which never holds credentials)."""
+    text = str(exc) or type(exc).__name__
+    if isinstance(exc, aiomqtt.MqttCodeError):
+        # e.g. "[code:134] Bad user name or password" from a refusing CONNACK
+        return f"the broker says {text}"
+    return text
+
+
+class MqttPublisher:
+    """Publishes the daemon's state to one broker and passes `<prefix>/cmd` commands on."""
+
+    backoff_initial = BACKOFF_INITIAL
+    backoff_max = BACKOFF_MAX
+
+    def __init__(self, cfg: MqttConfig, *, prefix: str, site: str, password: Secret | None,
+                 on_command: CommandCallback | None = None) -> None:
+        prefix = prefix.strip("/")
+        if not prefix or any(c in prefix for c in "+#\0"):
+            raise ValueError(f"mqtt.prefix: {prefix!r} is not a usable topic prefix "
+                             "(empty, or has the wildcards + or #)")
+        self._cfg = cfg
+        self._prefix = prefix
+        self._site = site
+        self._password = password
+        self._on_command = on_command
+        self._where = f"{cfg.host}:{cfg.port}"
+        self._state: StateSnapshot | None = None
+        self._state_dirty = False
+        self._events: deque[AuditEvent] = deque()
+        self._dropped = 0            # events dropped since the last report
+        self._probes: dict[str, ProbeSummary] = {}
+        self._probes_dirty: dict[str, None] = {}  # an ordered set of topic parts
+        self._wake = asyncio.Event()
+        self._connected = False
+
+    @property
+    def prefix(self) -> str:
+        return self._prefix
+
+    @property
+    def connected(self) -> bool:
+        return self._connected
+
+    @property
+    def buffered_events(self) -> int:
+        return len(self._events)
+
+    @property
+    def dropped_events(self) -> int:
+        """Events dropped because the buffer was full, since the last connect."""
+        return self._dropped
+
+    # -- called by the daemon: memory only, never await, never raise ----------------------
+
+    def publish_state(self, snap: StateSnapshot) -> None:
+        self._state = snap
+        self._state_dirty = True
+        self._wake.set()
+
+    def publish_event(self, event: AuditEvent) -> None:
+        if len(self._events) >= self._cfg.buffer:
+            self._events.popleft()
+            if self._dropped == 0:
+                log.warning("mqtt: event buffer full (%d); dropping the oldest events until "
+                            "the broker %s takes them", self._cfg.buffer, self._where)
+            self._dropped += 1
+        self._events.append(event)
+        self._wake.set()
+
+    def publish_probe(self, summary: ProbeSummary) -> None:
+        part = probe_topic_part(summary.name)
+        self._probes[part] = summary
+        self._probes_dirty[part] = None
+        self._wake.set()
+
+    # -- the connection lifecycle ------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Connect, publish, reconnect with backoff; return soon after `stop` is set."""
+        backoff = self.backoff_initial
+        last_problem: str | None = None
+        failures = 0
+        while not stop.is_set():
+            was_connected = False
+            try:
+                client = self._client()
+                async with client:
+                    was_connected = True
+                    self._connected = True
+                    log.info("mqtt: connected to %s as %s%s", self._where, client.identifier,
+                             f" after {failures} failed attempt(s)" if failures else "")
+                    last_problem, failures, backoff = None, 0, self.backoff_initial
+                    await self._session(client, stop)
+                return
+            except (aiomqtt.MqttError, OSError) as exc:
+                why = _why(exc)
+                if was_connected:
+                    log.warning("mqtt: connection to %s lost: %s; buffering events and "
+                                "reconnecting", self._where, why)
+                elif why != last_problem:
+                    log.error("mqtt: cannot connect to %s: %s; retrying with backoff up to "
+                              "%.0fs", self._where, why, self.backoff_max)
+                else:
+                    log.debug("mqtt: still cannot connect to %s: %s", self._where, why)
+                last_problem = None if was_connected else why
+                failures += 0 if was_connected else 1
+            finally:
+                self._connected = False
+            delay = random.uniform(backoff / 2, backoff)
+            backoff = min(backoff * 2, self.backoff_max)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(delay):
+                    await stop.wait()
+
+    def _client(self) -> aiomqtt.Client:
+        cfg = self._cfg
+        tls_context = None
+        if cfg.tls:
+            # reads the CA file: an unreadable one is an OSError, logged like a refusal
+            tls_context = ssl.create_default_context(
+                cafile=str(cfg.ca_file) if cfg.ca_file else None)
+        return aiomqtt.Client(
+            cfg.host, cfg.port,
+            username=cfg.username,
+            password=self._password.reveal() if self._password is not None else None,
+            identifier=cfg.client_id,
+            keepalive=cfg.keepalive,
+            will=aiomqtt.Will(self._topic("availability"), "offline", qos=1, retain=True),
+            tls_context=tls_context,
+            # aiomqtt's default deadline for CONNACK and the DISCONNECT handshake
+            timeout=cfg.connect_timeout,
+        )
+
+    def _topic(self, leaf: str) -> str:
+        return f"{self._prefix}/{leaf}"
+
+    async def _session(self, client: aiomqtt.Client, stop: asyncio.Event) -> None:
+        """One connection: send and receive until it fails (raises) or `stop` (returns)."""
+        if self._dropped:
+            log.warning("mqtt: %d event(s) were dropped while the broker was away "
+                        "(buffer %d)", self._dropped, self._cfg.buffer)
+            self._dropped = 0
+        # the broker may have lost everything retained: republish all of it
+        self._state_dirty = self._state is not None
+        self._probes_dirty = dict.fromkeys(self._probes)
+        sender = asyncio.create_task(self._send_loop(client), name="mqtt-send")
+        receiver = asyncio.create_task(self._receive_loop(client), name="mqtt-receive")
+        stopper = asyncio.create_task(stop.wait(), name="mqtt-stop")
+        tasks = (sender, receiver, stopper)
+        try:
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            await self._goodbye(client)
+            raise
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        for task in (sender, receiver):
+            if task in done and task.exception() is not None:
+                raise task.exception()  # type: ignore[misc]
+        await self._goodbye(client)
+
+    async def _goodbye(self, client: aiomqtt.Client) -> None:
+        """Say `offline` ourselves: a clean DISCONNECT makes the broker discard the will."""
+        self._connected = False
+        try:
+            await client.publish(self._topic("availability"), "offline", qos=1, retain=True,
+                                 timeout=GOODBYE_TIMEOUT)
+        except aiomqtt.MqttError as exc:
+            log.warning("mqtt: could not publish offline to %s: %s", self._where, _why(exc))
+
+    async def _publish(self, client: aiomqtt.Client, topic: str, payload: str, *,
+                       qos: int, retain: bool) -> None:
+        await client.publish(topic, payload, qos=qos, retain=retain, timeout=PUBLISH_TIMEOUT)
+
+    async def _send_loop(self, client: aiomqtt.Client) -> None:
+        cfg = self._cfg
+        if cfg.discovery:
+            for msg in discovery_messages(prefix=self._prefix, site=self._site,
+                                          discovery_prefix=cfg.discovery_prefix,
+                                          commands=cfg.commands):
+                await self._publish(client, msg.topic, msg.payload, qos=1, retain=True)
+        await self._publish(client, self._topic("availability"), "online", qos=1, retain=True)
+        while True:
+            self._wake.clear()
+            await self._drain(client)
+            await self._wake.wait()
+
+    async def _drain(self, client: aiomqtt.Client) -> None:
+        """Publish whatever is pending: the state first (latest wins), events, probes."""
+        while True:
+            if self._state_dirty and self._state is not None:
+                snap = self._state
+                self._state_dirty = False
+                try:
+                    await self._publish(client, self._topic("state"),
+                                        json.dumps(snap.as_dict()), qos=1, retain=True)
+                except BaseException:
+                    self._state_dirty = True
+                    raise
+            elif self._events:
+                event = self._events[0]
+                await self._publish(client, self._topic("event"),
+                                    json.dumps(event.as_dict()), qos=1, retain=False)
+                # only now is it safe to forget; it may already have been dropped as the
+                # oldest of a full buffer while we waited for the PUBACK
+                if self._events and self._events[0] is event:
+                    self._events.popleft()
+            elif self._probes_dirty:
+                part = next(iter(self._probes_dirty))
+                del self._probes_dirty[part]
+                try:
+                    await self._publish(client, self._topic(f"probe/{part}"),
+                                        json.dumps(self._probes[part].as_dict()),
+                                        qos=0, retain=True)
+                except BaseException:
+                    self._probes_dirty[part] = None
+                    raise
+            else:
+                return
+
+    async def _receive_loop(self, client: aiomqtt.Client) -> None:
+        """Handle commands; also how we notice a dead connection (the iterator raises)."""
+        cmd_topic = self._topic("cmd")
+        if self._cfg.commands:
+            await client.subscribe(cmd_topic, qos=1, timeout=SUBSCRIBE_TIMEOUT)
+        async for message in client.messages:
+            if not message.topic.matches(cmd_topic):
+                continue
+            self._handle_command(message)
+
+    def _handle_command(self, message: aiomqtt.Message) -> None:
+        raw = message.payload
+        payload = bytes(raw) if isinstance(raw, bytes | bytearray) else str(raw).encode()
+        result: OperatorCommand | RejectedCommand
+        if message.retain:
+            # a retained command is from the past: acting on it at start-up could fail
+            # the router over long after whoever sent it has forgotten
+            result = RejectedCommand(why="retained message (a stale command); ignored",
+                                     source="mqtt", excerpt=excerpt(payload))
+        else:
+            result = parse_command(payload, source="mqtt")
+        if isinstance(result, RejectedCommand):
+            log.warning("mqtt: rejected command on %s: %s (got %r)", message.topic.value,
+                        result.why, result.excerpt)
+        else:
+            log.info("mqtt: command %s (reason %r)", result.action.value, result.reason)
+        if self._on_command is None:
+            return
+        try:
+            self._on_command(result)
+        except Exception:
+            # a bug in the daemon's handler must not cut the MQTT connection
+            log.exception("mqtt: on_command handler failed for %s", result)

@@ -1,0 +1,144 @@
+"""The publisher against a real mosquitto: retained state, availability, events, probes."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+from daemon.lab.mosquitto import Mosquitto
+from daemon.model import LinkHealth, State
+from daemon.mqtt import MqttPublisher
+
+from .conftest import event, mqtt_config, probe, running, snapshot, watching
+
+
+async def test_connect_publishes_online_and_the_retained_state(broker: Mosquitto,
+                                                               prefix: str) -> None:
+    pub = MqttPublisher(mqtt_config(broker), prefix=prefix, site="s", password=None)
+    snap = snapshot(State.PRIMARY)
+    pub.publish_state(snap)
+    async with running(pub):
+        async with watching(broker, f"{prefix}/#") as live:
+            await live.wait_payload(f"{prefix}/availability", b"online")
+            await live.wait_payload(f"{prefix}/state", json.dumps(snap.as_dict()).encode())
+        assert pub.connected
+        # a subscriber arriving later gets both as retained messages
+        async with watching(broker, f"{prefix}/#") as late:
+            await late.wait_for(lambda ms: len(ms) >= 2)
+            by_topic = {m.topic: m for m in late.messages}
+    assert by_topic[f"{prefix}/availability"].payload == b"online"
+    assert by_topic[f"{prefix}/availability"].retain
+    state = by_topic[f"{prefix}/state"]
+    assert state.retain
+    assert state.json() == snap.as_dict()
+
+
+async def test_latest_state_wins(broker: Mosquitto, prefix: str) -> None:
+    pub = MqttPublisher(mqtt_config(broker), prefix=prefix, site="s", password=None)
+    async with running(pub), watching(broker, f"{prefix}/state") as live:
+        await live.wait_for(lambda ms: pub.connected)
+        for state in (State.FAILING_OVER, State.BACKUP):
+            pub.publish_state(snapshot(state, link=LinkHealth.DOWN))
+        await live.wait_for(lambda ms: any(m.json()["state"] == "backup" for m in ms))
+    async with watching(broker, f"{prefix}/state") as late:
+        await late.wait_for(lambda ms: len(ms) >= 1)
+    assert late.messages[0].json()["state"] == "backup"
+    assert late.messages[0].json()["primary_link"] == "down"
+
+
+async def test_clean_shutdown_publishes_offline(broker: Mosquitto, prefix: str) -> None:
+    pub = MqttPublisher(mqtt_config(broker), prefix=prefix, site="s", password=None)
+    async with watching(broker, f"{prefix}/availability") as live:
+        async with running(pub):
+            await live.wait_payload(f"{prefix}/availability", b"online")
+        # running() has set stop and awaited run(): it returned
+        await live.wait_payload(f"{prefix}/availability", b"offline")
+    assert not pub.connected
+    async with watching(broker, f"{prefix}/availability") as late:
+        await late.wait_for(lambda ms: len(ms) >= 1)
+    assert late.messages[0].payload == b"offline"
+    assert late.messages[0].retain
+
+
+async def test_run_returns_soon_after_stop(broker: Mosquitto, prefix: str) -> None:
+    pub = MqttPublisher(mqtt_config(broker), prefix=prefix, site="s", password=None)
+    stop = asyncio.Event()
+    task = asyncio.create_task(pub.run(stop))
+    try:
+        async with asyncio.timeout(10):
+            while not pub.connected:
+                await asyncio.sleep(0.01)
+        stop.set()
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        async with asyncio.timeout(10):
+            await task
+        assert loop.time() - started < 1.0
+    finally:
+        task.cancel()
+
+
+async def test_events_arrive_in_seq_order_as_qos1_not_retained(broker: Mosquitto,
+                                                               prefix: str) -> None:
+    pub = MqttPublisher(mqtt_config(broker), prefix=prefix, site="s", password=None)
+    topic = f"{prefix}/event"
+    async with watching(broker, topic) as live, running(pub):
+        for seq in range(1, 51):
+            pub.publish_event(event(seq))
+        await live.wait_for(lambda ms: len(ms) >= 50)
+    seqs = [m.json()["seq"] for m in live.on(topic)]
+    assert seqs == list(range(1, 51))
+    assert live.messages[0].json() == event(1).as_dict()
+    assert not any(m.retain for m in live.messages)
+    assert pub.buffered_events == 0
+
+
+async def test_events_published_before_connecting_are_kept_and_sent(broker: Mosquitto,
+                                                                    prefix: str) -> None:
+    pub = MqttPublisher(mqtt_config(broker), prefix=prefix, site="s", password=None)
+    for seq in (7, 8, 9):
+        pub.publish_event(event(seq))
+    assert pub.buffered_events == 3
+    async with watching(broker, f"{prefix}/event") as live, running(pub):
+        await live.wait_for(lambda ms: len(ms) >= 3)
+    assert [m.json()["seq"] for m in live.messages] == [7, 8, 9]
+
+
+async def test_full_buffer_drops_the_oldest_events(broker: Mosquitto, prefix: str) -> None:
+    pub = MqttPublisher(mqtt_config(broker, buffer=10), prefix=prefix, site="s",
+                        password=None)
+    for seq in range(1, 16):
+        pub.publish_event(event(seq))
+    assert pub.buffered_events == 10
+    assert pub.dropped_events == 5
+    async with watching(broker, f"{prefix}/event") as live, running(pub):
+        await live.wait_for(lambda ms: len(ms) >= 10)
+    assert [m.json()["seq"] for m in live.messages] == list(range(6, 16))
+
+
+async def test_probe_summaries_are_retained_latest_per_name(broker: Mosquitto,
+                                                            prefix: str) -> None:
+    pub = MqttPublisher(mqtt_config(broker), prefix=prefix, site="s", password=None)
+    pub.publish_probe(probe("icmp-1.1.1.1", ok=True))
+    pub.publish_probe(probe("icmp-1.1.1.1", ok=False, loss=0.5))
+    pub.publish_probe(probe("smtp", ok=True))
+    async with running(pub), watching(broker, f"{prefix}/probe/#") as live:
+        await live.wait_for(lambda ms: len(ms) >= 2)
+    # a later subscriber gets the latest of each as a retained message
+    async with watching(broker, f"{prefix}/probe/#") as late:
+        await late.wait_for(lambda ms: len(ms) >= 2)
+    got = {m.topic: m.json() for m in late.messages}
+    assert got[f"{prefix}/probe/icmp-1.1.1.1"] == probe("icmp-1.1.1.1", ok=False,
+                                                        loss=0.5).as_dict()
+    assert got[f"{prefix}/probe/smtp"]["ok"] is True
+    assert all(m.retain for m in late.messages)
+    assert len(live.on(f"{prefix}/probe/icmp-1.1.1.1")) == 1  # only the latest was sent
+
+
+async def test_probe_name_with_wildcards_becomes_one_topic_level(broker: Mosquitto,
+                                                                 prefix: str) -> None:
+    pub = MqttPublisher(mqtt_config(broker), prefix=prefix, site="s", password=None)
+    pub.publish_probe(probe("a/b+c#"))
+    async with running(pub), watching(broker, f"{prefix}/probe/#") as live:
+        await live.wait_for(lambda ms: len(ms) >= 1)
+    assert live.messages[0].topic == f"{prefix}/probe/a_b_c_"
