@@ -1,9 +1,197 @@
-"""CLI group placeholder: filled in by its own issue."""
+"""Operator commands of the CLI: `status` and `failover|failback|hold|resume|verify`.
+
+They talk to the running daemon over its control socket (daemon.control). The socket path
+is `[control].socket` from the config, or `--socket PATH` (then no config is read).
+
+Exit codes (sysexits.h): 0 done; 1 the daemon refused the command; 69 no daemon is
+listening or it does not answer; 76 its answer made no sense; 77 no permission on the
+socket; 78 the config is unusable.
+"""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from .cli_common import add_config_arg, load_or_exit, print_json
+from .control import (
+    ControlError,
+    ControlPermissionError,
+    ControlProtocolError,
+    ControlTimeout,
+    ControlUnavailable,
+    request,
+)
+from .model import Action
+
+EXIT_OK = 0
+EXIT_REFUSED = 1
+EXIT_UNAVAILABLE = 69  # EX_UNAVAILABLE
+EXIT_PROTOCOL = 76     # EX_PROTOCOL
+EXIT_NOPERM = 77       # EX_NOPERM
+
+# Bounds `status`: the daemon answers it from memory at once.
+STATUS_TIMEOUT = 10.0
+# Bounds a command: `verify` waits for the MX checks (actions.mx_timeout, 60 s by default).
+COMMAND_TIMEOUT = 120.0
+# Events shown by `status` (the daemon may send more).
+EVENTS_SHOWN = 10
+
+_HELP = {
+    Action.FAILOVER: "move the router to the backup circuit now",
+    Action.FAILBACK: "move the router back to the primary circuit now",
+    Action.HOLD: "pause automation (the router stays where it is)",
+    Action.RESUME: "resume automation after a hold",
+    Action.VERIFY: "verify the backup MX and the mail path now",
+}
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    return None
+    p = sub.add_parser("status", help="the running daemon's state (control socket)",
+                       description="Ask the running daemon for its state and recent events.")
+    _common_args(p, STATUS_TIMEOUT)
+    p.add_argument("--json", action="store_true", help="print the daemon's status as JSON")
+    p.set_defaults(func=cmd_status)
+    for action in Action:
+        p = sub.add_parser(action.value, help=_HELP[action], description=(
+            f"Ask the running daemon to {_HELP[action]}. The command, its reason and who "
+            "sent it are recorded in the journal and published on MQTT."))
+        _common_args(p, COMMAND_TIMEOUT)
+        p.add_argument("--reason", metavar="TEXT", default="",
+                       help="why (recorded with the command)")
+        p.add_argument("--json", action="store_true", help="print the daemon's answer as JSON")
+        p.set_defaults(func=cmd_command, action=action)
+
+
+def _common_args(p: argparse.ArgumentParser, timeout: float) -> None:
+    add_config_arg(p)
+    p.add_argument("--socket", metavar="PATH", type=Path, default=None,
+                   help="control socket (default: [control].socket from the config)")
+    p.add_argument("--timeout", metavar="SECONDS", type=float, default=timeout,
+                   help=f"how long to wait for the daemon (default {timeout:g})")
+
+
+def socket_path(args: argparse.Namespace) -> Path:
+    if args.socket is not None:
+        return Path(args.socket)
+    cfg, _ = load_or_exit(args, secrets=False)
+    return cfg.control.socket
+
+
+def _ask(path: Path, message: dict[str, Any], timeout: float) -> dict[str, Any] | int:
+    """The daemon's answer, or the exit code after printing why there is none."""
+    try:
+        return asyncio.run(request(path, message, timeout=timeout))
+    except ControlUnavailable as err:
+        print(f"dslfailover: {err}", file=sys.stderr)
+        return EXIT_UNAVAILABLE
+    except ControlTimeout as err:
+        print(f"dslfailover: {err}", file=sys.stderr)
+        return EXIT_UNAVAILABLE
+    except ControlPermissionError as err:
+        print(f"dslfailover: {err}", file=sys.stderr)
+        return EXIT_NOPERM
+    except ControlProtocolError as err:
+        print(f"dslfailover: {err}", file=sys.stderr)
+        return EXIT_PROTOCOL
+    except ControlError as err:
+        print(f"dslfailover: {err}", file=sys.stderr)
+        return EXIT_UNAVAILABLE
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    path = socket_path(args)
+    answer = _ask(path, {"op": "status"}, args.timeout)
+    if isinstance(answer, int):
+        return answer
+    if not answer.get("ok") or not isinstance(answer.get("status"), dict):
+        print(f"dslfailover: the daemon refused status: {answer.get('error', answer)}",
+              file=sys.stderr)
+        return EXIT_REFUSED
+    status: dict[str, Any] = answer["status"]
+    if args.json:
+        print_json(status)
+    else:
+        sys.stdout.write(format_status(status, now=datetime.now(UTC)))
+    return EXIT_OK
+
+
+def cmd_command(args: argparse.Namespace) -> int:
+    action: Action = args.action
+    path = socket_path(args)
+    message = {"op": "command", "action": action.value, "reason": args.reason}
+    answer = _ask(path, message, args.timeout)
+    if isinstance(answer, int):
+        return answer
+    if args.json:
+        print_json(answer)
+    accepted = answer.get("ok") is True and answer.get("accepted") is True
+    if not accepted:
+        why = answer.get("detail") or answer.get("error") or "no reason given"
+        if not args.json:
+            print(f"dslfailover: {action.value} refused: {why}", file=sys.stderr)
+        return EXIT_REFUSED
+    if not args.json:
+        detail = answer.get("detail") or "accepted"
+        print(f"{action.value}: {detail}")
+    return EXIT_OK
+
+
+def _age(since: str, now: datetime) -> str:
+    try:
+        at = datetime.fromisoformat(since.replace("Z", "+00:00"))
+    except ValueError:
+        return ""
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=UTC)
+    seconds = int((now - at).total_seconds())
+    if seconds < 0:
+        return ""
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f" ({seconds // size} {unit} ago)"
+    return f" ({seconds} s ago)"
+
+
+def _event_line(event: Any) -> str:
+    if not isinstance(event, dict):
+        return f"  (unreadable event: {event!r:.80})"
+    kind = event.get("kind", "?")
+    head = f"  {event.get('at', '?')}  #{event.get('seq', '?')} {kind}"
+    if event.get("from") or event.get("to"):
+        head += f" {event.get('from') or '-'} -> {event.get('to') or '-'}"
+    reason = event.get("reason")
+    return f"{head}: {reason}" if reason else head
+
+
+def format_status(status: dict[str, Any], *, now: datetime) -> str:
+    """The readable `dslfailover status`: state and health, then the last events."""
+    def get(key: str) -> str:
+        value = status.get(key)
+        return "unknown" if value is None else str(value)
+
+    lines = []
+    if status.get("site"):
+        lines.append(f"site:          {status['site']}")
+    since = status.get("since")
+    lines += [
+        f"state:         {get('state')}",
+        f"circuit:       {get('circuit')}",
+        f"primary link:  {get('primary_link')}",
+        f"mail path:     {get('mail_path')}",
+        f"since:         {get('since')}{_age(since, now) if isinstance(since, str) else ''}",
+        f"reason:        {status.get('reason') or '-'}",
+    ]
+    if status.get("version"):
+        lines.append(f"version:       {status['version']}")
+    events = status.get("events")
+    if isinstance(events, list) and events:
+        lines.append(f"last events ({min(len(events), EVENTS_SHOWN)} of {len(events)}):")
+        lines += [_event_line(e) for e in events[-EVENTS_SHOWN:]]
+    elif isinstance(events, list):
+        lines.append("last events:   none")
+    return "\n".join(lines) + "\n"

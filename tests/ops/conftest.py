@@ -1,0 +1,102 @@
+"""Fixtures of the ops tests: a real mosquitto, and a ControlServer with recording callbacks.
+
+The broker is daemon.lab.mosquitto's: `/usr/sbin/mosquitto` with a temp config on a free
+loopback port, in its own process group, stopped (and its temp dir removed) after a
+failure too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from daemon.control import ControlServer
+from daemon.lab.mosquitto import Mosquitto
+from daemon.model import OperatorCommand, RejectedCommand
+
+# Bounds the wait for a ControlServer (in its thread) to create its socket.
+SERVER_START_TIMEOUT = 5.0
+
+
+@pytest.fixture(scope="module")
+def broker() -> Iterator[Mosquitto]:
+    """A real mosquitto on a free loopback port (daemon.lab.mosquitto), stopped after."""
+    with Mosquitto() as mosquitto:
+        yield mosquitto
+
+
+@dataclass
+class Recorder:
+    """The daemon's side of the control socket, recording what reached it."""
+
+    status: dict[str, Any] = field(default_factory=dict)
+    verdict: dict[str, Any] = field(
+        default_factory=lambda: {"accepted": True, "detail": "queued"})
+    submitted: list[OperatorCommand] = field(default_factory=list)
+    rejected: list[RejectedCommand] = field(default_factory=list)
+
+    def get_status(self) -> dict[str, Any]:
+        return self.status
+
+    async def submit(self, cmd: OperatorCommand) -> dict[str, Any]:
+        self.submitted.append(cmd)
+        return dict(self.verdict)
+
+    def audit_rejected(self, rej: RejectedCommand) -> None:
+        self.rejected.append(rej)
+
+    def server(self, path: Path, *, group: str | None = None,
+               read_timeout: float = 5.0) -> ControlServer:
+        return ControlServer(path, group=group, status=self.get_status, submit=self.submit,
+                             audit_rejected=self.audit_rejected, read_timeout=read_timeout)
+
+
+def _wait_for_socket(path: Path, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"control server did not create {path} within {timeout}s")
+        time.sleep(0.01)
+
+
+@contextlib.contextmanager
+def server_in_thread(recorder: Recorder, path: Path) -> Iterator[None]:
+    """A ControlServer on its own event loop in a thread (for the synchronous CLI)."""
+    loop = asyncio.new_event_loop()
+    stop = asyncio.Event()
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        asyncio.set_event_loop(loop)
+        try:
+            loop.run_until_complete(recorder.server(path).serve(stop))
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            loop.close()
+
+    thread = threading.Thread(target=run, name="control-server", daemon=True)
+    thread.start()
+    try:
+        _wait_for_socket(path, SERVER_START_TIMEOUT)
+        yield
+    finally:
+        if not loop.is_closed():
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(stop.set)
+        thread.join(SERVER_START_TIMEOUT)
+        if errors:
+            raise errors[0]
+
+
+@pytest.fixture
+def recorder() -> Recorder:
+    return Recorder()
