@@ -3,6 +3,7 @@
 A library used by the daemon; it never imports `daemon`.
 """
 
+from .client import BackupMx
 from .errors import (
     MxAuthError,
     MxCommandError,
@@ -16,6 +17,7 @@ from .types import CHECK_NAMES, Check, FlushReport, MxSettings, RepairReport, Ve
 
 __all__ = [
     "CHECK_NAMES",
+    "BackupMx",
     "Check",
     "FlushReport",
     "MxAuthError",
