@@ -168,6 +168,36 @@ def _event_line(event: Any) -> str:
     return f"{head}: {reason}" if reason else head
 
 
+def _extras(status: dict[str, Any]) -> list[str]:
+    """The daemon's optional extras (pending actions, timers, probe targets, MQTT)."""
+    lines = []
+    pending = [f"{k.removesuffix('_action')} {status[k]}" for k in ("router_action", "mx_action")
+               if status.get(k)]
+    if pending:
+        lines.append(f"in progress:   {', '.join(pending)}")
+    for key, label in (("hold_down", "hold-down:"), ("retry_in", "retry in:")):
+        value = status.get(key)
+        if isinstance(value, int | float) and value > 0:
+            lines.append(f"{label:<15}{value:.0f} s")
+    counters = status.get("counters")
+    if isinstance(counters, dict) and counters:
+        lines.append("counters:      " + ", ".join(f"{k} {v}" for k, v in counters.items()))
+    mqtt = status.get("mqtt")
+    if isinstance(mqtt, dict) and "connected" in mqtt:
+        lines.append(f"mqtt:          {'connected' if mqtt['connected'] else 'not connected'}")
+    targets = status.get("targets")
+    if isinstance(targets, dict) and targets:
+        lines.append("probe targets:")
+        for name, t in targets.items():
+            if not isinstance(t, dict):
+                continue
+            loss, rtt = t.get("loss"), t.get("rtt_ms")
+            loss_text = f"{loss:.0%}" if isinstance(loss, int | float) else "?"
+            rtt_text = f"{rtt:.1f} ms" if isinstance(rtt, int | float) else "-"
+            lines.append(f"  {name:<16} loss {loss_text:>4}  rtt {rtt_text}")
+    return lines
+
+
 def format_status(status: dict[str, Any], *, now: datetime) -> str:
     """The readable `dslfailover status`: state and health, then the last events."""
     def get(key: str) -> str:
@@ -188,6 +218,7 @@ def format_status(status: dict[str, Any], *, now: datetime) -> str:
     ]
     if status.get("version"):
         lines.append(f"version:       {status['version']}")
+    lines += _extras(status)
     events = status.get("events")
     if isinstance(events, list) and events:
         lines.append(f"last events ({min(len(events), EVENTS_SHOWN)} of {len(events)}):")

@@ -1,0 +1,173 @@
+"""`dslfailover status` and the operator commands against a real ControlServer."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import structlog
+
+from daemon.cli import main
+from daemon.model import Action
+
+from .conftest import Recorder, server_in_thread
+
+CONFIG = """
+site = "unixwiz"
+[primary]
+targets = ["203.0.113.1", "192.0.2.53"]
+[router]
+driver = "dry-run"
+[router.primary]
+address = "203.0.113.2"
+netmask = "255.255.255.248"
+gateway = "203.0.113.1"
+[router.backup]
+address = "198.51.100.10"
+netmask = "255.255.255.248"
+gateway = "198.51.100.9"
+[control]
+socket = "{socket}"
+"""
+
+STATUS = {
+    "site": "unixwiz",
+    "state": "backup",
+    "circuit": "backup",
+    "primary_link": "down",
+    "mail_path": "ok",
+    "since": "2026-11-25T03:59:58.250Z",
+    "reason": "primary down: 3/3 targets lost for 4 rounds",
+    "seq": 12,
+    "version": "0.1.0",
+    "targets": {"203.0.113.1": {"loss": 1.0, "rtt_ms": None},
+                "192.0.2.53": {"loss": 0.05, "rtt_ms": 12.5}},
+    "mqtt": {"connected": True},
+    "events": [
+        {"seq": 11, "at": "2026-11-25T03:59:55.000Z", "kind": "transition",
+         "from": "primary", "to": "failing_over", "reason": "primary down", "detail": {}},
+        {"seq": 12, "at": "2026-11-25T03:59:58.250Z", "kind": "transition",
+         "from": "failing_over", "to": "backup", "reason": "mail path verified",
+         "detail": {}},
+    ],
+}
+
+
+@pytest.fixture(autouse=True)
+def server_logs() -> Iterator[list[dict[str, Any]]]:
+    # The server runs in this process: keep its log lines out of the CLI's stdout.
+    with structlog.testing.capture_logs() as logs:
+        yield logs
+
+
+@pytest.fixture
+def sock(tmp_path: Path) -> Path:
+    return tmp_path / "control.sock"
+
+
+@pytest.fixture
+def config(tmp_path: Path, sock: Path) -> Path:
+    path = tmp_path / "dslfailover.toml"
+    path.write_text(CONFIG.format(socket=sock), encoding="utf-8")
+    return path
+
+
+def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    try:
+        code = main(argv)
+    except SystemExit as exc:  # load_or_exit() exits 78 on a bad config
+        code = int(exc.code or 0)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_status_prints_a_readable_summary(
+        recorder: Recorder, config: Path, sock: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    recorder.status = STATUS
+    with server_in_thread(recorder, sock):
+        code, out, _ = run(["status", "-c", str(config)], capsys)
+    assert code == 0
+    lines = out.splitlines()
+    assert "state:         backup" in lines
+    assert "circuit:       backup" in lines
+    assert "primary link:  down" in lines
+    assert "mail path:     ok" in lines
+    assert any(line.startswith("since:         2026-11-25T03:59:58.250Z (") for line in lines)
+    assert "reason:        primary down: 3/3 targets lost for 4 rounds" in lines
+    assert "  203.0.113.1      loss 100%  rtt -" in lines
+    assert "  192.0.2.53       loss   5%  rtt 12.5 ms" in lines
+    assert "mqtt:          connected" in lines
+    assert ("  2026-11-25T03:59:58.250Z  #12 transition failing_over -> backup: "
+            "mail path verified") in lines
+
+
+def test_status_json_prints_the_daemons_status(
+        recorder: Recorder, config: Path, sock: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    recorder.status = STATUS
+    with server_in_thread(recorder, sock):
+        code, out, _ = run(["status", "--json", "-c", str(config)], capsys)
+    assert code == 0
+    assert json.loads(out) == STATUS
+
+
+@pytest.mark.parametrize("action", list(Action))
+def test_accepted_command_exits_0_and_reaches_the_daemon(
+        recorder: Recorder, config: Path, sock: Path, action: Action,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    with server_in_thread(recorder, sock):
+        code, out, _ = run([action.value, "--reason", "ISP maintenance", "-c", str(config)],
+                           capsys)
+    assert code == 0
+    assert out == f"{action.value}: queued\n"
+    [cmd] = recorder.submitted
+    assert (cmd.action, cmd.reason) == (action, "ISP maintenance")
+    assert cmd.source.startswith("control uid=")
+
+
+def test_refused_command_exits_1_with_the_daemons_reason(
+        recorder: Recorder, config: Path, sock: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    recorder.verdict = {"accepted": False, "detail": "held: resume first"}
+    with server_in_thread(recorder, sock):
+        code, _, err = run(["failover", "-c", str(config)], capsys)
+    assert code == 1
+    assert "failover refused: held: resume first" in err
+
+
+def test_command_without_a_daemon_exits_69(
+        config: Path, sock: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(["hold", "-c", str(config)], capsys)
+    assert code == 69
+    assert f"no daemon is listening on {sock}" in err
+
+
+def test_status_without_a_daemon_exits_69(
+        config: Path, sock: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(["status", "-c", str(config)], capsys)
+    assert code == 69
+    assert "no daemon is listening" in err
+
+
+def test_bad_config_exits_78_naming_the_field(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text('site = "x"\n[control]\nsocket = 5\n', encoding="utf-8")
+    code, _, err = run(["status", "-c", str(bad)], capsys)
+    assert code == 78
+    assert "control.socket:" in err
+
+
+def test_socket_option_needs_no_config(
+        recorder: Recorder, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    sock = tmp_path / "other.sock"
+    recorder.status = {"state": "primary"}
+    with server_in_thread(recorder, sock):
+        code, out, _ = run(["status", "--json", "--socket", str(sock),
+                            "-c", str(tmp_path / "missing.toml")], capsys)
+    assert code == 0
+    assert json.loads(out) == {"state": "primary"}
