@@ -6,10 +6,18 @@ from collections.abc import Callable
 
 from .base import RouterDriver, RouterSettings
 from .dryrun import DryRunDriver
+from .linux import LinuxDriver
+from .netopia_cli import NetopiaCliDriver
+from .netopia_menu import NetopiaMenuDriver
+from .ssh import SshDriver
 
 DriverFactory = Callable[[RouterSettings], RouterDriver]
 
 DRIVERS: dict[str, DriverFactory] = {
+    "netopia-menu": NetopiaMenuDriver,
+    "netopia-cli": NetopiaCliDriver,
+    "ssh": SshDriver,
+    "linux": LinuxDriver,
     "dry-run": DryRunDriver,
 }
 

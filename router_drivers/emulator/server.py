@@ -1,0 +1,102 @@
+"""The emulator as a telnetlib3 server, and `run_emulator()` for tests and the demo."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+import telnetlib3
+
+from ..base import WanConfig
+from .cli_console import CliConsole
+from .menu_console import MenuConsole
+from .state import Console, EmulatorOptions, RouterState, WanBackend
+from .terminal import Hang, Terminal
+
+log = logging.getLogger(__name__)
+
+# How long the server lets a client negotiate telnet options before the console starts.
+SERVER_NEGOTIATION = 0.5
+
+
+class Emulator:
+    """One emulated router listening on `host:port`. Restartable: it keeps its port."""
+
+    def __init__(self, state: RouterState, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.state = state
+        self.host = host
+        self.port = port
+        self._server: telnetlib3.Server | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        state.restart = self.restart
+
+    async def start(self) -> None:
+        self._server = await telnetlib3.create_server(
+            self.host, self.port, shell=self._shell, encoding="latin-1", force_binary=True,
+            connect_maxwait=SERVER_NEGOTIATION, timeout=False)
+        sockets = self._server.sockets or ()
+        self.port = int(sockets[0].getsockname()[1])
+        log.info("emulator (%s console) listening on %s:%s", self.state.console, self.host,
+                 self.port)
+
+    async def stop(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+            self._server = None
+
+    async def restart(self) -> None:
+        """Drop every session, stay away `restart_delay` seconds, then listen again."""
+        task = asyncio.create_task(self._restart(), name="emulator-restart")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _restart(self) -> None:
+        await asyncio.sleep(0.05)  # let the console say "Restarting..."
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+            self._server = None
+        await asyncio.sleep(self.state.options.restart_delay or 0.0)
+        await self.start()
+
+    async def _shell(self, reader: telnetlib3.TelnetReader | telnetlib3.TelnetReaderUnicode,
+                     writer: telnetlib3.TelnetWriter | telnetlib3.TelnetWriterUnicode) -> None:
+        # created with an encoding, so telnetlib3 hands us the unicode streams
+        assert isinstance(reader, telnetlib3.TelnetReaderUnicode)
+        assert isinstance(writer, telnetlib3.TelnetWriterUnicode)
+        self.state.sessions += 1
+        term = Terminal(reader, writer, fragment=self.state.options.fragment,
+                        seed=self.state.sessions)
+        console = (MenuConsole(self.state, term) if self.state.console == "menu"
+                   else CliConsole(self.state, term))
+        try:
+            await console.run()
+        except (Hang, EOFError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+
+@contextlib.asynccontextmanager
+async def run_emulator(console: Console, initial: WanConfig, *, host: str = "127.0.0.1",
+                       port: int = 0, options: EmulatorOptions | None = None,
+                       backend: WanBackend | None = None,
+                       ) -> AsyncIterator[tuple[str, int, RouterState]]:
+    """Start an emulator in this event loop; yields (host, port, state); always stops it."""
+    state = RouterState(console, initial, options or EmulatorOptions())
+    if backend is not None:
+        state.backend = backend
+    emulator = Emulator(state, host, port)
+    await emulator.start()
+    try:
+        yield emulator.host, emulator.port, state
+    finally:
+        await emulator.stop()

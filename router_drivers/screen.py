@@ -1,0 +1,164 @@
+"""The VT100 side of the dialogue engine: a pyte screen, read by label, not by offset.
+
+`ScreenView` is a frozen snapshot of the rendered screen (text + reverse-video runs) with
+pure helpers that parsers and tests use on recorded screens. `ScreenDialogue` feeds the
+session's output into pyte and waits, under the step deadline, until a predicate holds on
+the rendered screen.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pyte
+
+from .telnet import TelnetSession
+
+COLS, ROWS = 80, 24
+
+# "Label:   value" on a settings screen; the label may contain spaces and brackets.
+_FIELD = re.compile(r"(?P<label>[A-Za-z(][^:]*?):[ \t]+(?P<value>\S+)")
+# Items on a row are separated by two or more spaces.
+_SEGMENT = re.compile(r"\S+(?: \S+)*")
+
+
+def norm(label: str) -> str:
+    """Compare labels loosely: case, surrounding space, a trailing '...' or ':' ignored."""
+    return " ".join(label.strip().rstrip(".:").strip().lower().split())
+
+
+@dataclass(frozen=True, slots=True)
+class Highlight:
+    """The item under the cursor bar: a menu item (label) or a field (label + value)."""
+
+    row: int
+    label: str
+    value: str | None  # set when the highlight is a field's value
+    complete: bool     # the reverse bar covers the whole item (not a half-drawn update)
+
+
+@dataclass(frozen=True, slots=True)
+class ScreenView:
+    lines: tuple[str, ...]
+    reverse: tuple[tuple[int, int, str], ...]  # (row, col, text) of each reverse-video run
+    cursor: tuple[int, int] = (0, 0)           # (column, row)
+
+    @classmethod
+    def of(cls, screen: pyte.Screen) -> ScreenView:
+        lines = tuple(screen.display)
+        runs: list[tuple[int, int, str]] = []
+        for row in range(screen.lines):
+            line = screen.buffer[row]
+            col = 0
+            while col < screen.columns:
+                if line[col].reverse:
+                    start = col
+                    while col < screen.columns and line[col].reverse:
+                        col += 1
+                    text = "".join(line[c].data for c in range(start, col))
+                    if text.strip():
+                        runs.append((row, start, text))
+                else:
+                    col += 1
+        return cls(lines, tuple(runs), (screen.cursor.x, min(screen.cursor.y, screen.lines - 1)))
+
+    @classmethod
+    def render(cls, raw: str, cols: int = COLS, rows: int = ROWS) -> ScreenView:
+        """Render recorded console output (escape codes and all), as a terminal would."""
+        screen = pyte.Screen(cols, rows)
+        pyte.Stream(screen).feed(raw)
+        return cls.of(screen)
+
+    def text(self) -> str:
+        return "\n".join(line.rstrip() for line in self.lines).strip("\n")
+
+    def contains(self, pattern: str | re.Pattern[str]) -> bool:
+        if isinstance(pattern, str):
+            return pattern.lower() in self.text().lower()
+        return pattern.search(self.text()) is not None
+
+    def title(self) -> str:
+        for line in self.lines:
+            if line.strip():
+                return line.strip()
+        return ""
+
+    def fields(self) -> dict[str, str]:
+        """Every `Label: value` on the screen, keyed by the normalised label."""
+        out: dict[str, str] = {}
+        for line in self.lines:
+            m = _FIELD.search(line)
+            if m:
+                out.setdefault(norm(m["label"]), m["value"])
+        return out
+
+    def field(self, label: str) -> str | None:
+        return self.fields().get(norm(label))
+
+    def highlight(self) -> Highlight | None:
+        """The one highlighted item, or None while there is none or more than one."""
+        if len(self.reverse) != 1:
+            return None
+        row, col, run = self.reverse[0]
+        line = self.lines[row]
+        m = _FIELD.search(line)
+        if m and m.start("value") <= col < m.end("value") + 1:
+            complete = run.strip() == m["value"]
+            return Highlight(row, m["label"].strip(), m["value"], complete)
+        for seg in _SEGMENT.finditer(line):
+            if seg.start() <= col < seg.end():
+                return Highlight(row, seg.group(), None, run.strip() == seg.group())
+        return Highlight(row, run.strip(), None, False)
+
+
+Predicate = Callable[[ScreenView], bool]
+
+
+class ScreenDialogue:
+    """Waits for the rendered screen, not for bytes: fragments and redraws do not matter."""
+
+    def __init__(self, session: TelnetSession) -> None:
+        self.session = session
+        self._screen = pyte.Screen(COLS, ROWS)
+        self._stream = pyte.Stream(self._screen)
+        self._shown: tuple[str, ...] = ()
+        self._shown_highlight: Highlight | None = None
+
+    def view(self) -> ScreenView:
+        return ScreenView.of(self._screen)
+
+    async def wait(self, step: str, predicate: Predicate, timeout: float | None = None,
+                   *, check_now: bool = True) -> ScreenView:
+        deadline = self.session.deadline(timeout)
+        view = self.view()
+        if check_now and predicate(view):
+            self._record(view)
+            return view
+        while True:
+            try:
+                chunk = await self.session.next_chunk(step, deadline)
+            except Exception:
+                self._record(self.view())
+                raise
+            self._stream.feed(chunk)
+            view = self.view()
+            if predicate(view):
+                self._record(view)
+                return view
+
+    def _record(self, view: ScreenView) -> None:
+        """Put what changed on the screen since the last record into the transcript."""
+        lines = tuple(line.rstrip() for line in view.lines)
+        hl = view.highlight()
+        if lines == self._shown and hl == self._shown_highlight:
+            return
+        changed = [f"{i + 1:2}| {line}" for i, line in enumerate(lines)
+                   if (i >= len(self._shown) or self._shown[i] != line) and line.strip()]
+        if hl is not None and hl != self._shown_highlight:
+            changed.append(f"  [highlighted: {hl.label}{'' if hl.value is None else ' = '}"
+                           f"{hl.value or ''}]")
+        self._shown, self._shown_highlight = lines, hl
+        if changed:
+            self.session.transcript.seen("\n".join(changed))

@@ -1,0 +1,150 @@
+"""`ssh`: a router driven by shell commands over SSH (Linux, OpenWrt, VyOS-style).
+
+Strict host keys: `RouterSettings.known_hosts` is required and an unknown or changed key
+is refused (never trust-on-first-use). Key authentication only (`key_file`). Each command
+runs on its own exec channel, so there is no prompt to guess; a non-zero exit or an error
+line refuses the step. Save commands run only after every apply command succeeded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from ipaddress import AddressValueError, IPv4Address, IPv4Network
+
+import asyncssh
+
+from . import dialogue
+from .base import RouterSettings, WanConfig
+from .errors import (
+    RouterAuthError,
+    RouterConnectError,
+    RouterMismatch,
+    RouterParseError,
+    RouterRefused,
+    RouterTimeout,
+)
+from .transcript import Masker, Transcript
+
+log = logging.getLogger(__name__)
+
+
+def parse_ssh_wan(output: str, address_re: str, gateway_re: str) -> WanConfig:
+    """WAN config from the read commands' output, with the dialogue's two patterns."""
+    a = re.search(address_re, output, re.MULTILINE)
+    g = re.search(gateway_re, output, re.MULTILINE)
+    if a is None:
+        raise RouterParseError("read", f"no address (pattern {address_re!r})", output)
+    if g is None:
+        raise RouterParseError("read", f"no default gateway (pattern {gateway_re!r})", output)
+    groups = a.groupdict()
+    try:
+        if groups.get("netmask"):
+            netmask = IPv4Address(groups["netmask"])
+        elif groups.get("prefixlen"):
+            netmask = IPv4Network(f"0.0.0.0/{groups['prefixlen']}").netmask
+        else:
+            raise RouterParseError("read", "the address pattern has no netmask or prefixlen "
+                                   "group", output)
+        return WanConfig(IPv4Address(groups["address"]), netmask, IPv4Address(g["gateway"]))
+    except (AddressValueError, ValueError) as exc:
+        raise RouterParseError("read", f"not an IPv4 address or mask: {exc}", output) from None
+
+
+class SshDriver:
+    name = "ssh"
+
+    def __init__(self, settings: RouterSettings) -> None:
+        if settings.known_hosts is None or settings.key_file is None:
+            raise ValueError("the ssh driver needs RouterSettings.known_hosts and key_file")
+        self.settings = settings
+        self.dialogue = dialogue.load("ssh", settings.dialogue)
+        self._transcript = Transcript(Masker([settings.password]))
+
+    def transcript(self) -> str:
+        return self._transcript.text()
+
+    def _vars(self, target: WanConfig | None = None) -> dict[str, str]:
+        out = {"interface": self.settings.interface or self.dialogue.text("vars", "interface")}
+        if target is not None:
+            out |= {**target.as_dict(), "prefixlen": str(target.prefixlen)}
+        return out
+
+    async def _connect(self) -> asyncssh.SSHClientConnection:
+        s = self.settings
+        step = f"connect {s.host}:{s.port}"
+        self._transcript.note(step)
+        try:
+            async with asyncio.timeout(s.connect_timeout):
+                return await asyncssh.connect(
+                    s.host, s.port, username=s.username or self.dialogue.text("vars", "user"),
+                    client_keys=[str(s.key_file)], known_hosts=str(s.known_hosts),
+                    agent_path=None, password=None, config=None,
+                    preferred_auth="publickey")
+        except TimeoutError as exc:
+            raise RouterTimeout(step, f"no SSH session within {s.connect_timeout}s") from exc
+        except asyncssh.HostKeyNotVerifiable as exc:
+            raise RouterConnectError(step, "the host key is not in known_hosts "
+                                     f"{s.known_hosts}: refused ({exc.reason})") from exc
+        except asyncssh.PermissionDenied as exc:
+            raise RouterAuthError(step, f"key authentication refused ({exc.reason})") from exc
+        except (OSError, asyncssh.Error) as exc:
+            raise RouterConnectError(step, f"cannot connect: {exc}") from exc
+
+    async def _run(self, conn: asyncssh.SSHClientConnection, command: str) -> str:
+        self._transcript.sent(command)
+        try:
+            async with asyncio.timeout(self.settings.step_timeout):
+                result = await conn.run(command, check=False)
+        except TimeoutError as exc:
+            raise RouterTimeout(command, f"no answer within {self.settings.step_timeout}s"
+                                ) from exc
+        except (OSError, asyncssh.Error) as exc:
+            raise RouterConnectError(command, f"connection lost: {exc}") from exc
+        out = str(result.stdout or "")
+        err = str(result.stderr or "")
+        self._transcript.seen((out + err).rstrip("\n"))
+        seen = self._transcript.mask(out + err)
+        if result.exit_status != 0:
+            raise RouterRefused(command, f"exited {result.exit_status}", seen)
+        if self.dialogue.pattern("errors", "pattern").search(out + err):
+            raise RouterRefused(command, "an error line in the output", seen)
+        return out
+
+    async def _read(self, conn: asyncssh.SSHClientConnection) -> WanConfig:
+        output = ""
+        for command in self.dialogue.templates("commands", "read", **self._vars()):
+            output += await self._run(conn, command)
+        wan = parse_ssh_wan(output, self.dialogue.text("parse", "address"),
+                            self.dialogue.text("parse", "gateway"))
+        self._transcript.note(f"read: {wan}")
+        return wan
+
+    async def read_wan(self) -> WanConfig:
+        self._transcript = Transcript(self._transcript.mask)
+        async with await self._connect() as conn:
+            wan = await self._read(conn)
+        return wan
+
+    async def apply_wan(self, target: WanConfig) -> WanConfig:
+        self._transcript = Transcript(self._transcript.mask)
+        d = self.dialogue
+        values = self._vars(target)
+        apply, save = d.templates("commands", "apply", **values), d.templates(
+            "commands", "save", **values)
+        async with await self._connect() as conn:
+            current = await self._read(conn)
+            if current == target:
+                self._transcript.note(f"already at {target}: nothing changed")
+                return current
+            for command in apply:
+                await self._run(conn, command)
+            for command in save:
+                await self._run(conn, command)
+            back = await self._read(conn)
+        if back != target:
+            raise RouterMismatch("read back", f"asked for {target}, the router reports {back}",
+                                 saved=True)
+        log.info("router ssh: WAN now %s", back)
+        return back

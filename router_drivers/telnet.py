@@ -1,0 +1,148 @@
+"""The telnet side of the dialogue engine: connect, send, and wait under a deadline.
+
+`TelnetSession` owns one telnetlib3 connection and converts every library error where it
+enters (OSError, EOF, TimeoutError) into a `RouterError` that names the step and shows the
+masked tail of what was read. `TextDialogue` (line consoles) and `ScreenDialogue`
+(`screen.py`, VT100 menus) build on `next_chunk()`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import Mapping
+from types import TracebackType
+
+import telnetlib3
+
+from .errors import RouterConnectError, RouterTimeout
+from .transcript import Transcript
+
+log = logging.getLogger(__name__)
+
+# How long telnetlib3 lets the server demand options before it hands us the streams.
+# A real router negotiates in one round trip; this only bounds a silent one.
+NEGOTIATION_MAXWAIT = 1.0
+# Bounds closing the connection politely before it is dropped.
+CLOSE_TIMEOUT = 2.0
+# How much unread text an error message shows (netmiko shows the tail too).
+ERROR_TAIL = 600
+
+
+class TelnetSession:
+    """One telnet connection to a router. An async context manager; not re-entrant."""
+
+    def __init__(self, host: str, port: int, *, connect_timeout: float, step_timeout: float,
+                 transcript: Transcript) -> None:
+        self.host = host
+        self.port = port
+        self.connect_timeout = connect_timeout
+        self.step_timeout = step_timeout
+        self.transcript = transcript
+        self._reader: telnetlib3.TelnetReader | telnetlib3.TelnetReaderUnicode | None = None
+        self._writer: telnetlib3.TelnetWriter | telnetlib3.TelnetWriterUnicode | None = None
+        self.recent = ""  # masked tail of everything read, for error messages
+
+    async def __aenter__(self) -> TelnetSession:
+        await self.connect()
+        return self
+
+    async def __aexit__(self, et: type[BaseException] | None, ev: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        await self.close()
+
+    async def connect(self) -> None:
+        step = f"connect {self.host}:{self.port}"
+        self.transcript.note(step)
+        try:
+            async with asyncio.timeout(self.connect_timeout):
+                reader, writer = await telnetlib3.open_connection(
+                    self.host, self.port, client_factory=telnetlib3.TelnetClient,
+                    encoding="latin-1", force_binary=True, connect_minwait=0.0,
+                    connect_maxwait=NEGOTIATION_MAXWAIT)
+        except TimeoutError as exc:
+            raise RouterTimeout(step, f"no telnet session within {self.connect_timeout}s"
+                                ) from exc
+        except OSError as exc:
+            raise RouterConnectError(step, f"cannot connect: {exc.strerror or exc}") from exc
+        self._reader, self._writer = reader, writer
+
+    async def close(self) -> None:
+        writer, self._writer, self._reader = self._writer, None, None
+        if writer is None:
+            return
+        writer.close()
+        try:
+            async with asyncio.timeout(CLOSE_TIMEOUT):
+                await writer.wait_closed()
+        except (TimeoutError, OSError):
+            pass
+
+    def send(self, text: str, shown: str | None = None) -> None:
+        """Send `text`; the transcript records `shown` (use it for secrets and keys)."""
+        if self._writer is None:
+            raise RouterConnectError("send", "not connected")
+        self.transcript.sent(shown if shown is not None else text.rstrip("\r\n"))
+        if isinstance(self._writer, telnetlib3.TelnetWriterUnicode):
+            self._writer.write(text)
+        else:
+            self._writer.write(text.encode("latin-1"))
+
+    async def next_chunk(self, step: str, deadline: float) -> str:
+        """The next text from the router, or an error once `deadline` (loop time) passes."""
+        if self._reader is None:
+            raise RouterConnectError(step, "not connected")
+        try:
+            async with asyncio.timeout_at(deadline):
+                data = await self._reader.read(4096)
+        except TimeoutError as exc:
+            raise RouterTimeout(step, "the router stopped answering "
+                                f"(no expected reply within {self.step_timeout}s)",
+                                self.recent) from exc
+        except OSError as exc:
+            raise RouterConnectError(step, f"connection lost: {exc}", self.recent) from exc
+        chunk = data.decode("latin-1") if isinstance(data, bytes) else data
+        if not chunk:
+            raise RouterConnectError(step, "the router closed the connection", self.recent)
+        self.recent = (self.recent + self.transcript.mask(chunk))[-ERROR_TAIL:]
+        return chunk
+
+    def deadline(self, timeout: float | None = None) -> float:
+        return asyncio.get_running_loop().time() + (
+            self.step_timeout if timeout is None else timeout)
+
+
+class TextDialogue:
+    """Expect-style waiting for line consoles (SOC OS CLI): buffer, search, consume."""
+
+    def __init__(self, session: TelnetSession) -> None:
+        self.session = session
+        self._buffer = ""
+
+    async def expect(self, step: str, patterns: Mapping[str, re.Pattern[str]],
+                     timeout: float | None = None) -> tuple[str, str]:
+        """Wait until one of `patterns` matches; return (its name, the text up to its end).
+
+        The text read is consumed up to the end of the earliest match.
+        """
+        deadline = self.session.deadline(timeout)
+        while True:
+            best: tuple[int, str, re.Match[str]] | None = None
+            for name, pattern in patterns.items():
+                m = pattern.search(self._buffer)
+                if m and (best is None or m.start() < best[0]):
+                    best = (m.start(), name, m)
+            if best is not None:
+                _, name, m = best
+                text, self._buffer = self._buffer[:m.end()], self._buffer[m.end():]
+                self.session.transcript.seen(text)
+                return name, text
+            try:
+                chunk = await self.session.next_chunk(step, deadline)
+            except Exception:
+                if self._buffer:
+                    self.session.transcript.seen(self._buffer)
+                    self._buffer = ""
+                raise
+            self._buffer += chunk
