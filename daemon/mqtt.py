@@ -162,7 +162,7 @@ class MqttPublisher:
                                 "reconnecting", self._where, why)
                 elif why != last_problem:
                     log.error("mqtt: cannot connect to %s: %s; retrying with backoff up to "
-                              "%.0fs", self._where, why, self.backoff_max)
+                              "%gs", self._where, why, self.backoff_max)
                 else:
                     log.debug("mqtt: still cannot connect to %s: %s", self._where, why)
                 last_problem = None if was_connected else why
@@ -206,6 +206,9 @@ class MqttPublisher:
         # the broker may have lost everything retained: republish all of it
         self._state_dirty = self._state is not None
         self._probes_dirty = dict.fromkeys(self._probes)
+        if self._cfg.commands:
+            # before `online`: once HA shows us available, its buttons work
+            await client.subscribe(self._topic("cmd"), qos=1, timeout=SUBSCRIBE_TIMEOUT)
         sender = asyncio.create_task(self._send_loop(client), name="mqtt-send")
         receiver = asyncio.create_task(self._receive_loop(client), name="mqtt-receive")
         stopper = asyncio.create_task(stop.wait(), name="mqtt-stop")
@@ -286,8 +289,6 @@ class MqttPublisher:
     async def _receive_loop(self, client: aiomqtt.Client) -> None:
         """Handle commands; also how we notice a dead connection (the iterator raises)."""
         cmd_topic = self._topic("cmd")
-        if self._cfg.commands:
-            await client.subscribe(cmd_topic, qos=1, timeout=SUBSCRIBE_TIMEOUT)
         async for message in client.messages:
             if not message.topic.matches(cmd_topic):
                 continue

@@ -1,0 +1,158 @@
+"""Broker outages: buffering, in-order redelivery after a restart, refused credentials."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from daemon.lab.mosquitto import Mosquitto
+from daemon.model import State
+from daemon.mqtt import MqttPublisher
+from router_drivers import Secret
+from tests.conftest import free_port
+
+from .conftest import WAIT, event, mqtt_config, probe, running, snapshot, watching
+
+PASSWORD = "s3cret-Pa55-do-not-log"
+
+
+def slow_retry(pub: MqttPublisher) -> MqttPublisher:
+    # every retry 1-2 s after the previous one: the test's own subscriber gets onto a
+    # restarted broker (tens of ms) before the publisher comes back
+    pub.backoff_initial = pub.backoff_max = 2.0
+    return pub
+
+
+async def wait_until(cond: object, timeout: float = WAIT) -> None:
+    async with asyncio.timeout(timeout):
+        while not cond():  # type: ignore[operator]
+            await asyncio.sleep(0.01)
+
+
+async def test_events_from_an_outage_arrive_in_order_after_broker_restart(
+        own_broker: Mosquitto, prefix: str) -> None:
+    pub = slow_retry(MqttPublisher(mqtt_config(own_broker), prefix=prefix, site="s",
+                                   password=None))
+    pub.publish_state(snapshot(State.PRIMARY))
+    pub.publish_event(event(1))
+    async with running(pub):
+        async with watching(own_broker, f"{prefix}/event") as before:
+            await before.wait_for(lambda ms: len(ms) >= 1)
+        own_broker.kill()
+        await wait_until(lambda: not pub.connected)
+        for seq in range(2, 12):
+            pub.publish_event(event(seq))
+        pub.publish_state(snapshot(State.BACKUP, seq=99))
+        assert pub.buffered_events == 10
+        await asyncio.to_thread(own_broker.start)
+        async with watching(own_broker, f"{prefix}/#") as after:
+            await after.wait_for(lambda ms: len(after.on(f"{prefix}/event")) >= 10)
+            assert [m.json()["seq"] for m in after.on(f"{prefix}/event")] == list(
+                range(2, 12))
+            topics = [m.topic for m in after.messages]
+            # the state comes at once, before the backlog of events
+            assert topics.index(f"{prefix}/state") < topics.index(f"{prefix}/event")
+            assert after.on(f"{prefix}/state")[0].json()["state"] == "backup"
+            assert after.on(f"{prefix}/state")[0].json()["seq"] == 99
+            assert after.on(f"{prefix}/availability")[0].payload == b"online"
+    assert pub.buffered_events == 0
+
+
+async def test_retained_state_and_probes_are_republished_after_restart(
+        own_broker: Mosquitto, prefix: str) -> None:
+    pub = slow_retry(MqttPublisher(mqtt_config(own_broker), prefix=prefix, site="s",
+                                   password=None))
+    snap = snapshot(State.PRIMARY)
+    pub.publish_state(snap)
+    pub.publish_probe(probe("gw"))
+    async with running(pub):
+        await wait_until(lambda: pub.connected)
+        own_broker.restart()  # a fresh broker without persistence has lost everything
+        await wait_until(lambda: not pub.connected)
+        await wait_until(lambda: pub.connected)
+        async with watching(own_broker, f"{prefix}/#") as late:
+            await late.wait_for(lambda ms: len({m.topic for m in ms}) >= 3)
+    got = {m.topic: m for m in late.messages}
+    assert got[f"{prefix}/state"].retain
+    assert got[f"{prefix}/state"].json() == snap.as_dict()
+    assert got[f"{prefix}/probe/gw"].json()["ok"] is True
+    assert got[f"{prefix}/availability"].payload == b"online"
+
+
+async def test_publisher_started_while_broker_is_down_delivers_once_it_is_up(
+        prefix: str) -> None:
+    down = Mosquitto(port=free_port())
+    pub = slow_retry(MqttPublisher(mqtt_config(down), prefix=prefix, site="s",
+                                   password=None))
+    pub.publish_event(event(1))
+    try:
+        async with running(pub):
+            await asyncio.sleep(0.2)  # the first attempt has failed: nobody listens
+            assert not pub.connected
+            await asyncio.to_thread(down.start)
+            async with watching(down, f"{prefix}/event") as live:
+                await live.wait_for(lambda ms: len(ms) >= 1)
+            assert live.messages[0].json()["seq"] == 1
+    finally:
+        down.stop()
+
+
+async def test_publish_calls_return_at_once_while_broker_is_down(prefix: str) -> None:
+    pub = MqttPublisher(mqtt_config(Mosquitto(port=free_port())), prefix=prefix, site="s",
+                        password=None)
+    async with running(pub):
+        await asyncio.sleep(0.1)
+        started = time.perf_counter()
+        for seq in range(1, 1001):
+            pub.publish_state(snapshot(seq=seq))
+            pub.publish_event(event(seq))
+            pub.publish_probe(probe(f"p{seq % 5}"))
+        elapsed = time.perf_counter() - started
+    assert elapsed < 0.5  # 3000 calls; each is a few dict/deque operations
+    assert pub.buffered_events == 1000
+
+
+@pytest.fixture
+def auth_broker() -> Iterator[Mosquitto]:
+    b = Mosquitto(port=free_port(), users={"dsl": PASSWORD})
+    try:
+        b.start()
+        yield b
+    finally:
+        b.stop()
+
+
+async def test_refused_password_is_logged_once_without_the_password_and_retried(
+        auth_broker: Mosquitto, prefix: str, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    wrong = "wrong-" + PASSWORD
+    pub = MqttPublisher(mqtt_config(auth_broker, username="dsl"), prefix=prefix, site="s",
+                        password=Secret(wrong))
+    pub.backoff_initial, pub.backoff_max = 0.1, 0.2
+    async with running(pub):
+        await wait_until(lambda: auth_broker.log_tail(100000).count("not authorised") >= 3)
+        started = time.perf_counter()
+        pub.publish_state(snapshot())
+        pub.publish_event(event(1))
+        assert time.perf_counter() - started < 0.01
+        assert not pub.connected
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1, [r.getMessage() for r in errors]
+    message = errors[0].getMessage()
+    assert f"127.0.0.1:{auth_broker.port}" in message
+    assert "not authori" in message.lower() or "bad user name" in message.lower()
+    assert PASSWORD not in caplog.text
+    assert pub.buffered_events == 1
+
+
+async def test_right_password_connects(auth_broker: Mosquitto, prefix: str) -> None:
+    pub = MqttPublisher(mqtt_config(auth_broker, username="dsl"), prefix=prefix, site="s",
+                        password=Secret(PASSWORD))
+    pub.publish_state(snapshot())
+    async with running(pub):
+        await wait_until(lambda: pub.connected)
+    assert pub.buffered_events == 0
