@@ -330,7 +330,29 @@ def load_config(path: Path) -> Config:
         raise ConfigError(str(path), [f"(file): cannot read: {exc.strerror or exc}"]) from None
     except UnicodeDecodeError as exc:
         raise ConfigError(str(path), [f"(file): not UTF-8 text: {exc}"]) from None
-    return parse_config(text, str(path))
+    return resolve_relative(parse_config(text, str(path)), path.parent)
+
+
+# Secret and key files may be given relative to the config file's folder, so that a
+# config and its secrets can live side by side (/etc/dslfailover/router.password).
+_FILE_KEYS = {
+    "router": ("password_file", "key_file", "known_hosts"),
+    "backup_mx": ("key_file", "known_hosts"),
+    "mqtt": ("password_file", "ca_file"),
+}
+
+
+def resolve_relative(cfg: Config, base: Path) -> Config:
+    updates: dict[str, Any] = {}
+    for section, keys in _FILE_KEYS.items():
+        model = getattr(cfg, section)
+        if model is None:
+            continue
+        changed = {k: base / v for k in keys
+                   if (v := getattr(model, k)) is not None and not v.is_absolute()}
+        if changed:
+            updates[section] = model.model_copy(update=changed)
+    return cfg.model_copy(update=updates) if updates else cfg
 
 
 def resolve_secret_path(path: Path) -> Path:

@@ -1,0 +1,58 @@
+"""The audit trail: numbers every event, logs it, and hands it to the publishers.
+
+One place assigns `seq`, so MQTT, the journal and metrics all agree on the order. A
+publisher that fails is logged and skipped: it never blocks the next one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import structlog
+
+from .model import AuditEvent, EventKind, State, utcnow
+
+log = structlog.get_logger("dslfailover.audit")
+
+_LEVEL = {
+    EventKind.TRANSITION: "warning",
+    EventKind.ACTION: "info",
+    EventKind.PROBE_ALARM: "warning",
+    EventKind.COMMAND: "notice",
+}
+
+Sink = Callable[[AuditEvent], None]
+
+
+class Auditor:
+    def __init__(self, first_seq: int = 0) -> None:
+        self.seq = first_seq
+        self.sinks: list[Sink] = []
+        self.recent: list[AuditEvent] = []   # the last few, for `dslfailover status`
+
+    def emit(self, kind: EventKind, reason: str, *, from_state: State | None = None,
+             to_state: State | None = None, detail: dict[str, Any] | None = None,
+             level: str | None = None) -> AuditEvent:
+        self.seq += 1
+        event = AuditEvent(self.seq, utcnow(), kind, from_state, to_state, reason,
+                           dict(detail or {}))
+        lvl = level or _LEVEL[kind]
+        log.log(_stdlib_level(lvl), reason, event_kind=kind.value, seq=event.seq,
+                state_from=from_state.value if from_state else None,
+                state_to=to_state.value if to_state else None, reason=reason,
+                **{k: v for k, v in event.detail.items() if k not in _RESERVED})
+        self.recent = [*self.recent[-19:], event]
+        for sink in self.sinks:
+            try:
+                sink(event)
+            except Exception:  # a broken publisher must not stop the audit trail
+                log.exception("audit sink failed", sink=getattr(sink, "__qualname__", "?"))
+        return event
+
+
+_RESERVED = {"event", "event_kind", "seq", "state_from", "state_to", "reason", "level"}
+
+
+def _stdlib_level(name: str) -> int:
+    return {"debug": 10, "info": 20, "notice": 20, "warning": 30, "error": 40}.get(name, 20)

@@ -1,0 +1,174 @@
+"""`dslfailover run | check | probe`: the daemon, config validation, one-shot health checks."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+from .cli_common import add_config_arg, config_error_exit, print_json
+from .config import Config, ConfigError, Secrets, config_path, load_config, load_secrets
+
+EXIT_NOPERM = 77  # EX_NOPERM: no way to send ICMP (systemd does not restart on it)
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "run", help="run the daemon in the foreground (systemd Type=notify)",
+        description="Run the daemon in the foreground. Reads the router first (the router is "
+                    "the truth about which circuit is in use), then watches the primary "
+                    "circuit and acts. Logs go to the journal under systemd, else to stderr.")
+    add_config_arg(p)
+    p.add_argument("--log-format", choices=["auto", "journal", "json", "console"],
+                   help="override [log].format")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser(
+        "check", help="validate the config and its secret files",
+        description="Validate the config file and read its secret files (never printing "
+                    "them). Exit 0 with a summary, or 78 with one line per problem: "
+                    "<field.path>: <why>.")
+    add_config_arg(p)
+    p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser(
+        "probe", help="run every health check once",
+        description="Run every check once: ICMP to each primary target, the SMTP probe "
+                    "through the tunnel, a read of the router, the backup MX verification. "
+                    "Exit 0 when all are healthy, 1 otherwise.")
+    add_config_arg(p)
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_probe)
+
+
+def _load(args: argparse.Namespace) -> tuple[Config, Secrets]:
+    problems: list[str] = []
+    path = config_path(args.config)
+    try:
+        cfg = load_config(path)
+    except ConfigError as err:
+        config_error_exit(err)
+    try:
+        secrets = load_secrets(cfg)
+    except ConfigError as err:
+        problems = err.problems
+        config_error_exit(ConfigError(str(path), problems))
+    return cfg, secrets
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    cfg, secrets = _load(args)
+    p, r = cfg.primary, cfg.router
+    worst = (p.down_after - 1) * p.interval + p.interval + p.timeout
+    lines = [
+        f"config ok: {config_path(args.config)}",
+        f"site          {cfg.site}  (MQTT prefix {cfg.mqtt_prefix})",
+        f"primary       {len(p.targets)} targets ({', '.join(map(str, p.targets))}), quorum "
+        f"{p.quorum}, every {p.interval:g}s, timeout {p.timeout:g}s",
+        f"              down after {p.down_after} failed rounds (at most ~{worst:.1f}s), "
+        f"up after {p.up_after} good rounds",
+        f"router        {r.driver} at {r.host}:{r.port}; password "
+        f"{'set' if secrets.router_password else 'none'}",
+        f"  primary     {r.primary.wan()}",
+        f"  backup      {r.backup.wan()}",
+        "tunnel probe  " + (f"{cfg.tunnel.smtp_host}:{cfg.tunnel.smtp_port}"
+                            if cfg.tunnel else "off"),
+        "backup MX     " + (f"{cfg.backup_mx.user}@{cfg.backup_mx.host}:{cfg.backup_mx.port}, "
+                            f"{cfg.backup_mx.domain} -> {cfg.backup_mx.nexthop}, repair "
+                            f"{'on' if cfg.backup_mx.repair else 'off'}"
+                            if cfg.backup_mx else "off"),
+        "mqtt          " + (f"{cfg.mqtt.host}:{cfg.mqtt.port}"
+                            f"{' tls' if cfg.mqtt.tls else ''}, commands "
+                            f"{'on' if cfg.mqtt.commands else 'off'}"
+                            if cfg.mqtt.enabled else "off"),
+        f"failback      {cfg.failback.mode}, hold-down {cfg.failback.hold_down:g}s "
+        f"(up to {cfg.failback.hold_down_max:g}s when flapping)",
+        f"state         {cfg.state_dir}; control socket {cfg.control.socket}",
+    ]
+    print("\n".join(lines))
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from . import logs
+    from .app import Daemon
+    from .probes.icmp import ProbeSetupError
+
+    cfg, secrets = _load(args)
+    logs.configure(args.log_format or cfg.log.format, cfg.log.level, site=cfg.site)
+    try:
+        asyncio.run(Daemon(cfg, secrets).run())
+    except ProbeSetupError as exc:
+        print(f"dslfailover: {exc}", file=sys.stderr)
+        return EXIT_NOPERM
+    return 0
+
+
+@dataclass(frozen=True)
+class ProbeCheck:
+    name: str
+    ok: bool
+    detail: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "ok": self.ok, "detail": self.detail}
+
+
+async def run_probes(cfg: Config, secrets: Secrets) -> list[ProbeCheck]:
+    from postfix_sync import MxError
+    from router_drivers import RouterError, create_driver
+
+    from .executor import RemoteMx, classify
+    from .probes.icmp import ProbeSetupError, choose_privileged, echo_all
+    from .probes.smtp import smtp_probe
+    from .wiring import mx_settings, router_settings
+
+    checks: list[ProbeCheck] = []
+    p = cfg.primary
+    try:
+        replies = await echo_all(list(p.targets), timeout=p.timeout,
+                                 privileged=choose_privileged(p.privileged), source=p.source)
+        for r in replies:
+            checks.append(ProbeCheck(f"icmp {r.target}", r.ok,
+                                     f"{r.rtt_ms:.1f} ms" if r.ok and r.rtt_ms is not None
+                                     else (r.error or "no reply")))
+    except ProbeSetupError as exc:
+        checks.append(ProbeCheck("icmp", False, str(exc)))
+    if cfg.tunnel is not None:
+        t = cfg.tunnel
+        res = await smtp_probe(t.smtp_host, t.smtp_port, timeout=t.timeout, ehlo_name=t.ehlo_name)
+        checks.append(ProbeCheck(f"smtp {t.smtp_host}:{t.smtp_port}", res.ok,
+                                 res.detail if res.ok else f"{res.step}: {res.detail}"))
+    driver = create_driver(cfg.router.driver, router_settings(cfg, secrets))
+    try:
+        async with asyncio.timeout(cfg.router.action_timeout):
+            wan = await driver.read_wan()
+        circuit = classify(wan, cfg.router.primary.wan(), cfg.router.backup.wan())
+        checks.append(ProbeCheck("router", circuit.value != "unknown",
+                                 f"{wan} ({circuit.value} circuit)"))
+    except (RouterError, TimeoutError) as exc:
+        checks.append(ProbeCheck("router", False, str(exc) or "timed out"))
+    mxs = mx_settings(cfg)
+    if mxs is not None:
+        try:
+            async with asyncio.timeout(cfg.actions.mx_timeout):
+                report = await RemoteMx(mxs).verify()
+            checks.extend(ProbeCheck(f"mx {c.name}", c.ok, c.detail) for c in report.checks)
+        except (MxError, TimeoutError) as exc:
+            checks.append(ProbeCheck("mx", False, str(exc) or "timed out"))
+    return checks
+
+
+def cmd_probe(args: argparse.Namespace) -> int:
+    cfg, secrets = _load(args)
+    checks = asyncio.run(run_probes(cfg, secrets))
+    ok = all(c.ok for c in checks)
+    if args.json:
+        print_json({"ok": ok, "checks": [c.as_dict() for c in checks]})
+    else:
+        width = max(len(c.name) for c in checks)
+        for c in checks:
+            print(f"{'ok  ' if c.ok else 'FAIL'}  {c.name:<{width}}  {c.detail}")
+    return 0 if ok else 1

@@ -1,0 +1,167 @@
+"""Turns the state machine's actions into driver calls and their outcomes into events.
+
+Every action runs under a named timeout and never raises: a failure becomes a result
+event with the reason, which the state machine turns into `fault` and a retry. Router
+read-backs are classified against the configured primary/backup WAN configs here, so the
+machine only ever sees a circuit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from postfix_sync import FlushReport, MxError, MxSettings, RepairReport, VerifyReport
+from router_drivers import RouterDriver, RouterError, WanConfig
+
+from .machine import (
+    ApplyWan,
+    Effect,
+    FlushMx,
+    MxResult,
+    ReadRouter,
+    RepairMx,
+    RouterResult,
+    VerifyMx,
+)
+from .model import Circuit
+
+
+class MxPort(Protocol):
+    """What the daemon needs from the backup MX (postfix_sync.BackupMx, or a stand-in)."""
+
+    async def verify(self) -> VerifyReport: ...
+    async def repair(self) -> RepairReport: ...
+    async def flush(self) -> FlushReport: ...
+
+
+class RemoteMx:
+    """The real backup MX over SSH: one connection per action, reused within it."""
+
+    def __init__(self, settings: MxSettings) -> None:
+        self.settings = settings
+
+    async def verify(self) -> VerifyReport:
+        from postfix_sync.client import BackupMx
+
+        async with BackupMx(self.settings) as mx:
+            return await mx.verify()
+
+    async def repair(self) -> RepairReport:
+        from postfix_sync.client import BackupMx
+
+        async with BackupMx(self.settings) as mx:
+            return await mx.repair()
+
+    async def flush(self) -> FlushReport:
+        from postfix_sync.client import BackupMx
+
+        async with BackupMx(self.settings) as mx:
+            return await mx.flush()
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """A finished action: the event for the machine and what to tell the audit trail."""
+
+    event: RouterResult | MxResult
+    summary: str
+    detail: dict[str, Any]
+    seconds: float
+
+
+def classify(wan: WanConfig, primary: WanConfig, backup: WanConfig) -> Circuit:
+    if wan == primary:
+        return Circuit.PRIMARY
+    if wan == backup:
+        return Circuit.BACKUP
+    return Circuit.UNKNOWN
+
+
+def _tail(text: str, lines: int = 40) -> str:
+    return "\n".join(text.splitlines()[-lines:])
+
+
+class Executor:
+    def __init__(self, driver: RouterDriver, *, primary: WanConfig, backup: WanConfig,
+                 mx: MxPort | None, router_timeout: float, mx_timeout: float) -> None:
+        self.driver = driver
+        self.primary = primary
+        self.backup = backup
+        self.mx = mx
+        self.router_timeout = router_timeout  # bounds a whole read or apply, restarts included
+        self.mx_timeout = mx_timeout          # bounds one verify/repair/flush over SSH
+
+    async def run(self, action: Effect) -> Outcome:
+        started = time.monotonic()
+        result: tuple[RouterResult | MxResult, str, dict[str, Any]]
+        if isinstance(action, ReadRouter | ApplyWan):
+            result = await self._router(action)
+        else:
+            result = await self._mx(action)
+        event, summary, detail = result
+        return Outcome(event, summary, detail, time.monotonic() - started)
+
+    async def _router(self, action: ReadRouter | ApplyWan
+                      ) -> tuple[RouterResult, str, dict[str, Any]]:
+        target = None
+        if isinstance(action, ApplyWan):
+            target = self.backup if action.circuit == Circuit.BACKUP else self.primary
+        what = f"apply {action.circuit.value}" if isinstance(action, ApplyWan) else "read"
+        try:
+            async with asyncio.timeout(self.router_timeout):
+                if target is None:
+                    wan = await self.driver.read_wan()
+                else:
+                    wan = await self.driver.apply_wan(target)
+        except TimeoutError:
+            return (RouterResult(action.action_id, False,
+                                 detail=f"router {what}: no result within "
+                                        f"{self.router_timeout:g}s"),
+                    f"router {what} timed out", {"transcript": _tail(self.driver.transcript())})
+        except RouterError as exc:
+            return (RouterResult(action.action_id, False, detail=f"router {what}: {exc.step}: "
+                                 f"{exc.message}"),
+                    f"router {what} failed at {exc.step}: {exc.message}",
+                    {"step": exc.step, "transcript": _tail(self.driver.transcript())})
+        circuit = classify(wan, self.primary, self.backup)
+        detail = {"wan": wan.as_dict(), "circuit": circuit.value,
+                  "transcript": _tail(self.driver.transcript())}
+        note = "" if circuit != Circuit.UNKNOWN else f"read {wan}"
+        return (RouterResult(action.action_id, True, circuit, note),
+                f"router {what}: now {wan} ({circuit.value})", detail)
+
+    async def _mx(self, action: VerifyMx | RepairMx | FlushMx
+                  ) -> tuple[MxResult, str, dict[str, Any]]:
+        name = {VerifyMx: "verify", RepairMx: "repair", FlushMx: "flush"}[type(action)]
+        if self.mx is None:
+            return MxResult(action.action_id, False, "no backup MX"), "no backup MX", {}
+        try:
+            async with asyncio.timeout(self.mx_timeout):
+                if isinstance(action, VerifyMx):
+                    report = await self.mx.verify()
+                    failed = report.failed()
+                    why = "; ".join(f"{c.name}: {c.detail}" for c in failed)
+                    return (MxResult(action.action_id, report.ok, why),
+                            "backup MX verified" if report.ok else f"backup MX: {why}",
+                            report.as_dict())
+                if isinstance(action, RepairMx):
+                    repaired = await self.mx.repair()
+                    ok = repaired.verify.ok if repaired.verify is not None else False
+                    summary = ("backup MX repaired" if repaired.changed else
+                               "backup MX repair changed nothing")
+                    return (MxResult(action.action_id, ok, repaired.detail), summary,
+                            repaired.as_dict())
+                flushed = await self.mx.flush()
+                return (MxResult(action.action_id, True, flushed.command),
+                        f"backup MX queue flushed ({flushed.command}; deferred "
+                        f"{flushed.deferred_before} -> {flushed.deferred_after})",
+                        flushed.as_dict())
+        except TimeoutError:
+            why = f"mx {name}: no result within {self.mx_timeout:g}s"
+            return MxResult(action.action_id, False, why), why, {}
+        except MxError as exc:
+            why = f"mx {name}: {exc}"
+            return MxResult(action.action_id, False, why), why, {"step": exc.step}
