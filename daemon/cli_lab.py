@@ -1,9 +1,183 @@
-"""CLI group placeholder: filled in by its own issue."""
+"""`dslfailover lab ...`: the lab (a whole site in network namespaces) by hand, as root.
+
+    lab up        build it; prints the daemon config it wrote
+    lab status    what exists and what works (--json)
+    lab cut / restore              the primary circuit dies / comes back
+    lab loss PERCENT               ICMP loss on the primary path (0 clears)
+    lab flap [--times N]           cut and restore N times
+    lab wan primary|backup         address the router's WAN by hand (and re-key the tunnel)
+    lab exec ROLE -- CMD ...       run a command in one of the lab's namespaces
+    lab down [--all]               remove everything (also after a crash)
+"""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import os
+import sys
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from .cli_common import print_json
+from .lab.netns import LabError, netns_list
+from .lab.site import DEFAULT_ID, Lab
+from .lab.topology import NS_PREFIX, ROLES
+
+Handler = Callable[[Lab, argparse.Namespace], Coroutine[Any, Any, int]]
+
+
+def _print_status(st: dict[str, Any]) -> None:
+    print(f"lab {st['id']}: {'up' if st['up'] else 'not up'}")
+    for ns, exists in st["namespaces"].items():
+        print(f"  netns {ns}: {'present' if exists else 'MISSING'}")
+    for p in st["processes"]:
+        print(f"  process {p['name']} pid {p['pid']} in {p['ns']}: "
+              f"{'running' if p['alive'] else 'DEAD'}")
+    if not st["up"]:
+        return
+    wan = st["wan"]
+    print(f"  router WAN: {wan.get('address', '-')}/{wan.get('netmask', '-')} via "
+          f"{wan.get('gateway', '-')} ({wan['circuit']} circuit)")
+    for name, c in st["circuits"].items():
+        extra = f", loss {c['loss_percent']}%" if "loss_percent" in c else ""
+        print(f"  {name} circuit: link {c['link']}, {'active' if c['active'] else 'idle'}, "
+              f"{'works' if c['works'] else 'no traffic'}{extra}")
+    print(f"  internet from inside: {'yes' if st['internet_from_inside'] else 'NO'}")
+    print(f"  tunnel: {'works' if st['tunnel']['works'] else 'DOWN'}")
+    print(f"  daemon config: {st['config']}")
+
+
+async def _up(lab: Lab, args: argparse.Namespace) -> int:
+    await lab.up()
+    print(f"lab {lab.lab_id} is up; daemon config: {lab.config_path}")
+    print(f"run the daemon: ip netns exec {lab.ns('inside')} dslfailover run "
+          f"-c {lab.config_path}")
+    return 0
+
+
+async def _down(lab: Lab, args: argparse.Namespace) -> int:
+    labs = [lab]
+    if args.all:
+        ids = {ns[len(NS_PREFIX):].rsplit("-", 1)[0] for ns in await netns_list()
+               if ns.startswith(NS_PREFIX)}
+        ids |= {p.stem for p in lab.root.glob("*.json")}
+        labs = [Lab(i, root=lab.root) for i in sorted(ids)]
+    for each in labs:
+        removed = await each.down()
+        print(f"lab {each.lab_id}: removed {len(removed)} item(s)")
+        for item in removed:
+            print(f"  {item}")
+    return 0
+
+
+async def _status(lab: Lab, args: argparse.Namespace) -> int:
+    st = await lab.status()
+    if args.json:
+        print_json(st)
+    else:
+        _print_status(st)
+    return 0 if st["up"] else 1
+
+
+async def _cut(lab: Lab, args: argparse.Namespace) -> int:
+    await lab.cut()
+    print(f"lab {lab.lab_id}: primary circuit cut (isp1 link down)")
+    return 0
+
+
+async def _restore(lab: Lab, args: argparse.Namespace) -> int:
+    await lab.restore()
+    print(f"lab {lab.lab_id}: primary circuit restored")
+    return 0
+
+
+async def _loss(lab: Lab, args: argparse.Namespace) -> int:
+    await lab.set_loss(args.percent)
+    print(f"lab {lab.lab_id}: {args.percent}% ICMP loss on the primary path")
+    return 0
+
+
+async def _flap(lab: Lab, args: argparse.Namespace) -> int:
+    for i in range(args.times):
+        await lab.cut()
+        print(f"flap {i + 1}/{args.times}: cut", flush=True)
+        await asyncio.sleep(args.down)
+        await lab.restore()
+        print(f"flap {i + 1}/{args.times}: restored", flush=True)
+        if i + 1 < args.times:
+            await asyncio.sleep(args.up)
+    return 0
+
+
+async def _wan(lab: Lab, args: argparse.Namespace) -> int:
+    await lab.set_wan(args.circuit, rekey_tunnel=not args.no_rekey)
+    print(f"lab {lab.lab_id}: router WAN on the {args.circuit} circuit"
+          + ("" if not args.no_rekey else " (tunnel not re-keyed)"))
+    return 0
+
+
+async def _exec(lab: Lab, args: argparse.Namespace) -> int:
+    argv = [a for a in args.argv if a != "--"] if args.argv[:1] == ["--"] else args.argv
+    if not argv:
+        raise LabError("lab exec: no command given")
+    # replace this process: the command gets the terminal, signals and exit code
+    os.execvp("ip", ["ip", "netns", "exec", lab.ns(args.role), *argv])  # noqa: S606
+
+
+def _run(handler: Handler) -> Callable[[argparse.Namespace], int]:
+    def run(args: argparse.Namespace) -> int:
+        if os.geteuid() != 0:
+            print("dslfailover lab: needs root (network namespaces, nftables)", file=sys.stderr)
+            return 1
+        try:
+            return asyncio.run(handler(Lab(args.id), args))
+        except (LabError, ValueError) as exc:
+            print(f"dslfailover lab: {exc}", file=sys.stderr)
+            return 1
+    return run
+
+
+def _percent(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= 100:
+        raise argparse.ArgumentTypeError(f"{text}: must be 0..100")
+    return value
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    return None
+    lab = sub.add_parser("lab", help="the lab: a whole site in network namespaces (root)",
+                         description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    cmds = lab.add_subparsers(dest="lab_command", metavar="ACTION")
+    cmds.required = True
+    default_id = os.environ.get("DSLFAILOVER_LAB", DEFAULT_ID)
+
+    def add(name: str, handler: Handler, help_text: str) -> argparse.ArgumentParser:
+        p = cmds.add_parser(name, help=help_text, description=help_text)
+        p.add_argument("--id", default=default_id,
+                       help=f"lab id, 1-10 of a-z0-9 (default: $DSLFAILOVER_LAB or "
+                            f"{DEFAULT_ID!r})")
+        p.set_defaults(func=_run(handler))
+        return p
+
+    add("up", _up, "create the lab; the router starts on the primary circuit")
+    down = add("down", _down, "remove every namespace, link and process of the lab")
+    down.add_argument("--all", action="store_true",
+                      help=f"every lab on this machine (namespaces named {NS_PREFIX}*)")
+    status = add("status", _status, "what exists and whether each circuit and the tunnel work")
+    status.add_argument("--json", action="store_true")
+    add("cut", _cut, "the primary circuit dies (isp1's link goes down)")
+    add("restore", _restore, "the primary circuit comes back")
+    loss = add("loss", _loss, "drop PERCENT %% of ICMP on the primary path (0 clears)")
+    loss.add_argument("percent", type=_percent, metavar="PERCENT")
+    flap = add("flap", _flap, "cut and restore the primary circuit several times")
+    flap.add_argument("--times", type=int, default=3)
+    flap.add_argument("--down", type=float, default=2.0, help="seconds cut (default 2)")
+    flap.add_argument("--up", type=float, default=2.0, help="seconds restored (default 2)")
+    wan = add("wan", _wan, "address the router's WAN for a circuit by hand")
+    wan.add_argument("circuit", choices=["primary", "backup"])
+    wan.add_argument("--no-rekey", action="store_true",
+                     help="leave the tunnel bound to the old address")
+    ex = add("exec", _exec, "run a command inside one of the lab's namespaces")
+    ex.add_argument("role", choices=ROLES)
+    ex.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- CMD ...")

@@ -1,0 +1,375 @@
+"""The lab: a whole site (LAN host, router, two DSL circuits, internet, customer network)
+in network namespaces on this machine, built, changed and torn down from Python.
+
+`Lab` is what tests, `dslfailover lab ...` and the demo use. Everything it creates is
+recorded in a state file (`/run/dslfailover-lab/<id>.json`) *before* it is created, so
+`down()` removes it all even after a crash; it also sweeps every namespace that carries
+the lab's name prefix and every process still inside those namespaces.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import secrets
+import shutil
+import subprocess
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from ipaddress import IPv4Address, IPv4Interface
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from router_drivers import WanConfig
+
+from . import netns
+from .netns import CommandResult, LabError
+from .rekey import rekey
+from .topology import (
+    CIRCUITS,
+    PRIMARY,
+    ROLES,
+    TARGETS,
+    TUNNEL_REMOTE,
+    CircuitName,
+    ConfigPaths,
+    Topology,
+    daemon_config_toml,
+    wan_lines,
+)
+
+DEFAULT_ROOT = Path("/run/dslfailover-lab")
+DEFAULT_ID = "lab"
+# Bounds each reachability check in `status()`: one echo request, this long for the reply.
+STATUS_PING_WAIT = 1.0
+
+
+def new_lab_id() -> str:
+    """A short random id for a throw-away lab (tests run several side by side)."""
+    return "t" + secrets.token_hex(3)
+
+
+@dataclass
+class SpawnedProcess:
+    """A long-running program the lab started inside one of its namespaces."""
+
+    name: str
+    ns: str
+    pid: int
+    argv: list[str]
+    log: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "ns": self.ns, "pid": self.pid, "argv": self.argv,
+                "log": self.log}
+
+
+class Lab:
+    """One lab, named by `lab_id`. Not re-entrant: `up()` once, `down()` once (or more)."""
+
+    def __init__(self, lab_id: str = DEFAULT_ID, *, root: Path = DEFAULT_ROOT) -> None:
+        self.topo = Topology(lab_id)
+        self.lab_id = lab_id
+        self.root = root
+        self.state_file = root / f"{lab_id}.json"
+        self.dir = root / lab_id
+        self.config_path = self.dir / "dslfailover.toml"
+        self.paths = ConfigPaths(
+            state_dir=self.dir / "state", router_password=self.dir / "router.password",
+            mx_key=self.dir / "id_ed25519", mx_known_hosts=self.dir / "known_hosts",
+            control_socket=self.dir / "control.sock")
+        self._state: dict[str, Any] = {}
+        self._children: dict[int, subprocess.Popen[bytes]] = {}
+
+    # ---- state file -------------------------------------------------------------------
+
+    def _load_state(self) -> dict[str, Any]:
+        try:
+            data = json.loads(self.state_file.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError) as exc:
+            raise LabError(f"{self.state_file}: unreadable lab state: {exc}") from exc
+        if not isinstance(data, dict):
+            raise LabError(f"{self.state_file}: lab state is not a JSON object")
+        return data
+
+    def _save_state(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        tmp = self.state_file.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(self._state, indent=2) + "\n", encoding="utf-8")
+        os.replace(tmp, self.state_file)
+
+    def _ensure_state(self) -> dict[str, Any]:
+        if not self._state:
+            self._state = self._load_state()
+        if not self._state:
+            raise LabError(f"lab {self.lab_id!r} is not up (no {self.state_file})")
+        return self._state
+
+    # ---- bring-up and tear-down ---------------------------------------------------------
+
+    async def up(self) -> None:
+        """Create every namespace, link, address, route, rule and the tunnel; write the config.
+
+        The router starts on the primary circuit. On any failure everything made so far
+        is removed again before the error propagates.
+        """
+        existing = [ns for ns in await netns.netns_list() if ns.startswith(self.topo.prefix)]
+        if self.state_file.exists() or existing:
+            raise LabError(f"lab {self.lab_id!r} already exists ({self.state_file}, "
+                           f"{len(existing)} namespaces): run `dslfailover lab down "
+                           f"--id {self.lab_id}` first")
+        self._state = {
+            "id": self.lab_id, "status": "creating", "dir": str(self.dir),
+            "config": str(self.config_path),
+            "namespaces": list(self.topo.namespaces),
+            "links": [{"ns": lk.ns, "name": lk.name, "peer_ns": lk.peer_ns, "peer": lk.peer}
+                      for lk in self.topo.links],
+            "processes": [], "wan": None, "cut": False, "loss": 0,
+        }
+        self._save_state()  # before anything exists: a crash from here on is recoverable
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            await netns.ip_batch(None, self.topo.create_lines())
+            await asyncio.gather(*(netns.ip_batch(ns, lines)
+                                   for ns, lines in self.topo.setup_lines().items()))
+            await asyncio.gather(*(netns.sysctl(ns, "net.ipv4.ip_forward=1")
+                                   for ns in self.topo.forwarding))
+            await asyncio.gather(
+                netns.nft_apply(self.topo.ns("router"), self.topo.router_ruleset()),
+                netns.nft_apply(self.topo.ns("isp1"), self.topo.loss_ruleset(0)))
+            await self.set_wan("primary")
+            try:
+                await self._write_files()
+            except OSError as exc:
+                raise LabError(f"{exc.filename or self.dir}: cannot write the lab's files: "
+                               f"{exc.strerror or exc}") from exc
+            self._state["status"] = "up"
+            self._save_state()
+        except BaseException:
+            await self.down()
+            raise
+
+    async def _write_files(self) -> None:
+        self.paths.state_dir.mkdir(parents=True, exist_ok=True)
+        pw = self.paths.router_password
+        pw.write_text(secrets.token_urlsafe(12) + "\n", encoding="utf-8")
+        pw.chmod(0o600)
+        if not self.paths.mx_key.exists():
+            await netns.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C",
+                             f"dslfailover-lab-{self.lab_id}", "-f", str(self.paths.mx_key)])
+        self.paths.mx_known_hosts.touch()
+        self.config_path.write_text(daemon_config_toml(self.topo, self.paths), encoding="utf-8")
+
+    async def down(self) -> list[str]:
+        """Remove everything this lab made (also after a crash). Returns what was removed."""
+        state = self._state or self._load_state()
+        removed: list[str] = []
+        records = [p for p in state.get("processes", []) if isinstance(p, dict)]
+        pids = [int(p["pid"]) for p in records if netns.pid_alive(int(p["pid"]))]
+        await netns.kill_all(pids, groups=True)
+        removed += [f"process {p['name']} (pid {p['pid']})" for p in records
+                    if int(p["pid"]) in pids]
+        self._reap()
+        names = {str(ns) for ns in state.get("namespaces", [])}
+        names |= {ns for ns in await netns.netns_list() if ns.startswith(self.topo.prefix)}
+        present = set(await netns.netns_list())
+        for ns in sorted(names & present):
+            # whatever still runs in there: launched by a hook, a daemonized server, ...
+            leftovers = await netns.netns_pids(ns)
+            await netns.kill_all(leftovers)
+            removed += [f"process pid {pid} in {ns}" for pid in leftovers]
+        for ns in sorted(names & present):
+            # deleting a namespace also deletes its veth ends, bridge and tunnel device
+            await netns.netns_delete(ns)
+            removed.append(f"netns {ns}")
+        self._reap()
+        if self.dir.exists():
+            shutil.rmtree(self.dir, ignore_errors=True)
+            removed.append(f"dir {self.dir}")
+        with contextlib.suppress(FileNotFoundError):
+            self.state_file.unlink()
+            removed.append(f"state {self.state_file}")
+        self._state = {}
+        return removed
+
+    def _reap(self) -> None:
+        for pid, child in list(self._children.items()):
+            if child.poll() is not None:
+                del self._children[pid]
+
+    async def __aenter__(self) -> Lab:
+        await self.up()
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None,
+                        exc: BaseException | None, tb: TracebackType | None) -> None:
+        await self.down()
+
+    # ---- running things inside ----------------------------------------------------------
+
+    def ns(self, role_or_name: str) -> str:
+        """A namespace name from its role (`inside`, `router`, ...) or its full name."""
+        if role_or_name in ROLES:
+            return self.topo.ns(role_or_name)
+        if role_or_name.startswith(self.topo.prefix):
+            return role_or_name
+        raise LabError(f"{role_or_name!r} is not a namespace of lab {self.lab_id!r}")
+
+    async def exec(self, ns: str, argv: Sequence[str], *, check: bool = True,
+                   timeout: float = netns.COMMAND_TIMEOUT,
+                   stdin: str | None = None) -> CommandResult:
+        """Run a command to completion inside a namespace of the lab."""
+        return await netns.run(netns.in_netns(self.ns(ns), argv), check=check,
+                               timeout=timeout, stdin=stdin)
+
+    async def spawn(self, ns: str, argv: Sequence[str], *, name: str,
+                    env: dict[str, str] | None = None) -> SpawnedProcess:
+        """Start a long-running program in a namespace, in its own process group.
+
+        Its output goes to `<lab dir>/<name>.log`; it is recorded in the state file and
+        stopped by `down()` (it outlives this Python process, e.g. after `lab up`).
+        """
+        state = self._ensure_state()
+        self.dir.mkdir(parents=True, exist_ok=True)
+        log = self.dir / f"{name}.log"
+        full = netns.in_netns(self.ns(ns), argv)
+        with log.open("ab") as out:
+            try:
+                # Popen, not asyncio's subprocess: asyncio kills its children when the
+                # loop closes, and these must outlive it (`lab up` returns at once).
+                child = subprocess.Popen(  # noqa: ASYNC220
+                    full, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                    start_new_session=True, env=env)
+            except OSError as exc:
+                raise LabError(f"{name}: cannot start {argv[0]}: {exc.strerror}") from exc
+        self._children[child.pid] = child
+        proc = SpawnedProcess(name, self.ns(ns), child.pid, list(argv), str(log))
+        state["processes"].append(proc.as_dict())
+        self._save_state()
+        return proc
+
+    async def stop(self, proc: SpawnedProcess) -> None:
+        """Stop one spawned program (its whole process group)."""
+        await netns.kill_all([proc.pid], groups=True)
+        self._reap()
+        state = self._ensure_state()
+        state["processes"] = [p for p in state["processes"] if p.get("pid") != proc.pid]
+        self._save_state()
+
+    # ---- what tests and the operator change ---------------------------------------------
+
+    async def cut(self) -> None:
+        """The primary circuit dies: isp1's link to the WAN segment goes down."""
+        await netns.ip_batch(self.topo.ns("isp1"), ["link set wan0 down"])
+        self._ensure_state()["cut"] = True
+        self._save_state()
+
+    async def restore(self) -> None:
+        """The primary circuit comes back."""
+        await netns.ip_batch(self.topo.ns("isp1"), ["link set wan0 up"])
+        self._ensure_state()["cut"] = False
+        self._save_state()
+
+    async def set_loss(self, percent: int) -> None:
+        """Drop `percent` % of ICMP on the primary path (0 clears)."""
+        await netns.nft_apply(self.topo.ns("isp1"), self.topo.loss_ruleset(percent))
+        self._ensure_state()["loss"] = percent
+        self._save_state()
+
+    async def set_wan(self, circuit: CircuitName, *, rekey_tunnel: bool = True) -> None:
+        """Address the router's WAN for a circuit by hand (what the emulator does on apply).
+
+        With `rekey_tunnel` the tunnel is re-keyed from the new address, as the emulator's
+        apply hook does; without it the tunnel stays bound to the old address.
+        """
+        wan = CIRCUITS[circuit].wan
+        await netns.ip_batch(self.topo.ns("router"), wan_lines(wan))
+        if rekey_tunnel:
+            await self.rekey(wan.address)
+        self._ensure_state()["wan"] = circuit
+        self._save_state()
+
+    async def rekey(self, local: IPv4Address) -> None:
+        await rekey(self.topo.ns("router"), self.topo.ns("remote"), local)
+
+    async def read_wan(self) -> WanConfig | None:
+        """The router namespace's actual WAN address and default gateway, if it has both."""
+        router = self.topo.ns("router")
+        addrs = json.loads((await netns.run(
+            ["ip", "-n", router, "-j", "-4", "addr", "show", "dev", "wan0"])).stdout or "[]")
+        routes = json.loads((await netns.run(
+            ["ip", "-n", router, "-j", "-4", "route", "show", "default"])).stdout or "[]")
+        infos = [i for a in addrs for i in a.get("addr_info", [])]
+        gateways = [r["gateway"] for r in routes if "gateway" in r]
+        if not infos or not gateways:
+            return None
+        iface = IPv4Interface(f"{infos[0]['local']}/{infos[0]['prefixlen']}")
+        return WanConfig(iface.ip, iface.netmask, IPv4Address(gateways[0]))
+
+    # ---- status -------------------------------------------------------------------------
+
+    async def _link_up(self, role: str, iface: str) -> bool:
+        result = await netns.run(["ip", "-n", self.topo.ns(role), "-j", "link", "show", iface],
+                                 check=False)
+        if result.returncode != 0:
+            return False
+        links = json.loads(result.stdout or "[]")
+        return bool(links) and "UP" in links[0].get("flags", [])
+
+    async def _reaches(self, role: str, address: IPv4Address) -> bool:
+        count = await netns.ping(self.topo.ns(role), str(address), wait=STATUS_PING_WAIT)
+        return count.received > 0
+
+    async def status(self) -> dict[str, Any]:
+        """What exists and what works, as plain data (the CLI prints it, `--json` as is)."""
+        state = self._state or self._load_state()
+        present = set(await netns.netns_list())
+        names = [str(n) for n in state.get("namespaces", [])] or list(self.topo.namespaces)
+        namespaces = {ns: ns in present for ns in names}
+        processes = [{**p, "alive": netns.pid_alive(int(p["pid"]))}
+                     for p in state.get("processes", [])]
+        result: dict[str, Any] = {
+            "id": self.lab_id, "up": bool(state) and all(namespaces.values()),
+            "state_file": str(self.state_file) if state else None,
+            "config": state.get("config"), "namespaces": namespaces, "processes": processes,
+        }
+        if not result["up"]:
+            return result
+        wan = await self.read_wan()
+        on = next((n for n, c in CIRCUITS.items() if wan == c.wan), None)
+        internet, tunnel, link1, link2 = await asyncio.gather(
+            self._reaches("inside", TARGETS[0]),
+            self._reaches("router", TUNNEL_REMOTE.ip),
+            self._link_up("isp1", "wan0"), self._link_up("isp2", "wan0"))
+        result["wan"] = {**(wan.as_dict() if wan else {}), "circuit": on or "unknown"}
+        result["circuits"] = {
+            name: {"link": "up" if link else "down", "active": on == name,
+                   "works": bool(link and on == name and internet),
+                   **({"loss_percent": state.get("loss", 0)} if c is PRIMARY else {})}
+            for (name, c), link in zip(CIRCUITS.items(), (link1, link2), strict=True)}
+        result["internet_from_inside"] = internet
+        result["tunnel"] = {"works": tunnel}
+        return result
+
+
+@asynccontextmanager
+async def running_lab(lab_id: str | None = None, *,
+                      root: Path = DEFAULT_ROOT) -> AsyncIterator[Lab]:
+    """A lab that is up for the duration of the block and gone after it, whatever happens."""
+    lab = Lab(lab_id or new_lab_id(), root=root)
+    try:
+        await lab.up()
+        yield lab
+    finally:
+        # a cancelled test must still not leave namespaces behind
+        await asyncio.shield(lab.down())
+
+
+__all__ = ["DEFAULT_ID", "DEFAULT_ROOT", "Lab", "LabError", "SpawnedProcess", "new_lab_id",
+           "running_lab"]

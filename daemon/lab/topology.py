@@ -1,0 +1,300 @@
+"""The lab's plan as plain data: namespaces, links, addresses, and the commands that build them.
+
+Nothing here touches the system: `Topology` turns a lab id into namespace names and
+renders the `ip -batch` lines and nftables rulesets that `site.Lab` runs. That keeps the
+plan readable in one place and checkable without root (names fit IFNAMSIZ, the daemon
+config it writes validates).
+
+The site, all in 10.x ranges that exist only inside the lab's namespaces:
+
+    inside 10.1.0.10 ──lan0── router 10.1.0.1 ──wan0── [wan: bridge br0] ──┬── isp1 10.11.0.1/29 ──┐
+      (daemon, sink :25,       (emulator, NAT,                            └── isp2 10.12.0.1/29 ──┤
+       mosquitto)               pinhole 10.250.0.254:25 -> 10.1.0.10:25)                          │
+                                  ║ tun0 (vxlan over the current WAN address)          internet ─┤
+                                  ║                                             targets 10.30.0.1-3
+                               remote 10.40.0.2 (public), backup MX 10.50.0.25 ──────────────────┘
+
+The router is addressed for one circuit at a time (10.11.0.2 via 10.11.0.1, or 10.12.0.2
+via 10.12.0.1); the ISP gateways only route their own subnet, so a circuit works only
+while the router's WAN is addressed for it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from ipaddress import IPv4Address, IPv4Interface, IPv4Network
+from pathlib import Path
+from typing import Literal
+
+from router_drivers import WanConfig
+
+NS_PREFIX = "dslf-"
+ROLES = ("inside", "router", "wan", "isp1", "isp2", "internet", "remote")
+_LAB_ID = re.compile(r"^[a-z0-9]{1,10}$")
+IFNAMSIZ = 15  # the kernel's limit on interface names (16 bytes with the NUL)
+
+CircuitName = Literal["primary", "backup"]
+
+# Addresses (all private, all inside the lab's namespaces).
+LAN = IPv4Network("10.1.0.0/24")
+INSIDE_ADDR = IPv4Address("10.1.0.10")
+ROUTER_LAN_ADDR = IPv4Address("10.1.0.1")
+TARGETS = (IPv4Address("10.30.0.1"), IPv4Address("10.30.0.2"), IPv4Address("10.30.0.3"))
+REMOTE_PUBLIC = IPv4Interface("10.40.0.2/30")
+REMOTE_UPLINK_GW = IPv4Interface("10.40.0.1/30")
+MX_NET = IPv4Network("10.50.0.0/24")
+MX_ADDR = IPv4Address("10.50.0.25")
+# The router's end of the tunnel: what the customer's Postfix sends our mail to.
+TUNNEL_ROUTER = IPv4Interface("10.250.0.254/24")
+TUNNEL_REMOTE = IPv4Interface("10.250.0.1/24")
+VXLAN_ID = 42
+VXLAN_PORT = 4789
+MAIL_DOMAIN = "lab.test"
+ROUTER_TELNET_PORT = 23
+MQTT_PORT = 1883
+SSH_PORT = 22
+
+
+@dataclass(frozen=True, slots=True)
+class Circuit:
+    """One DSL circuit: its ISP gateway's namespace role and its WAN subnet."""
+
+    name: CircuitName
+    isp: str                      # namespace role of the ISP gateway
+    gateway: IPv4Interface        # the ISP gateway on the WAN segment
+    router: IPv4Address           # the router's WAN address on this circuit
+    uplink: IPv4Interface         # the ISP's side of its link to `internet`
+    uplink_peer: IPv4Interface    # the internet's side of that link
+
+    @property
+    def subnet(self) -> IPv4Network:
+        return self.gateway.network
+
+    @property
+    def wan(self) -> WanConfig:
+        return WanConfig(self.router, self.gateway.netmask, self.gateway.ip)
+
+
+PRIMARY = Circuit("primary", "isp1", IPv4Interface("10.11.0.1/29"), IPv4Address("10.11.0.2"),
+                  IPv4Interface("10.21.0.1/30"), IPv4Interface("10.21.0.2/30"))
+BACKUP = Circuit("backup", "isp2", IPv4Interface("10.12.0.1/29"), IPv4Address("10.12.0.2"),
+                 IPv4Interface("10.22.0.1/30"), IPv4Interface("10.22.0.2/30"))
+CIRCUITS = {"primary": PRIMARY, "backup": BACKUP}
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    """A veth pair; both ends are created directly in their namespaces (never in the root)."""
+
+    ns: str
+    name: str
+    peer_ns: str
+    peer: str
+
+
+def check_lab_id(lab_id: str) -> str:
+    if not _LAB_ID.match(lab_id):
+        raise ValueError(f"lab id {lab_id!r}: use 1-10 characters a-z, 0-9")
+    return lab_id
+
+
+@dataclass(frozen=True)
+class Topology:
+    """Names and commands for the lab with one id."""
+
+    lab_id: str
+
+    def __post_init__(self) -> None:
+        check_lab_id(self.lab_id)
+
+    @property
+    def prefix(self) -> str:
+        return f"{NS_PREFIX}{self.lab_id}-"
+
+    def ns(self, role: str) -> str:
+        if role not in ROLES:
+            raise ValueError(f"unknown namespace role {role!r}")
+        return f"{self.prefix}{role}"
+
+    @property
+    def namespaces(self) -> tuple[str, ...]:
+        return tuple(self.ns(role) for role in ROLES)
+
+    @property
+    def links(self) -> tuple[Link, ...]:
+        n = self.ns
+        return (
+            Link(n("inside"), "lan0", n("router"), "lan0"),
+            Link(n("router"), "wan0", n("wan"), "router"),
+            Link(n("isp1"), "wan0", n("wan"), "isp1"),
+            Link(n("isp2"), "wan0", n("wan"), "isp2"),
+            Link(n("isp1"), "up0", n("internet"), "isp1"),
+            Link(n("isp2"), "up0", n("internet"), "isp2"),
+            Link(n("remote"), "up0", n("internet"), "remote"),
+        )
+
+    def create_lines(self) -> list[str]:
+        """Root-namespace `ip -batch` lines: the namespaces and every veth pair."""
+        lines = [f"netns add {ns}" for ns in self.namespaces]
+        lines += [f"link add {lk.name} netns {lk.ns} type veth peer name {lk.peer} "
+                  f"netns {lk.peer_ns}" for lk in self.links]
+        return lines
+
+    def setup_lines(self) -> dict[str, list[str]]:
+        """Per-namespace `ip -batch` lines: addresses, bridge, routes (router WAN excluded)."""
+        up = "link set {} up".format
+        lines: dict[str, list[str]] = {ns: [up("lo")] for ns in self.namespaces}
+        lines[self.ns("inside")] += [
+            f"addr add {INSIDE_ADDR}/{LAN.prefixlen} dev lan0", up("lan0"),
+            f"route add default via {ROUTER_LAN_ADDR}"]
+        lines[self.ns("router")] += [
+            f"addr add {ROUTER_LAN_ADDR}/{LAN.prefixlen} dev lan0", up("lan0"), up("wan0")]
+        lines[self.ns("wan")] += ["link add br0 type bridge", up("br0")]
+        for port in ("router", "isp1", "isp2"):
+            lines[self.ns("wan")] += [f"link set {port} master br0", up(port)]
+        internet = lines[self.ns("internet")]
+        internet += [f"addr add {t}/32 dev lo" for t in TARGETS]
+        for c in (PRIMARY, BACKUP):
+            lines[self.ns(c.isp)] += [
+                f"addr add {c.gateway} dev wan0", up("wan0"),
+                f"addr add {c.uplink} dev up0", up("up0"),
+                f"route add default via {c.uplink_peer.ip}"]
+            internet += [f"addr add {c.uplink_peer} dev {c.isp}", up(c.isp),
+                         f"route add {c.subnet} via {c.uplink.ip}"]
+        internet += [f"addr add {REMOTE_UPLINK_GW} dev remote", up("remote")]
+        lines[self.ns("remote")] += [
+            f"addr add {MX_ADDR}/32 dev lo",
+            f"addr add {REMOTE_PUBLIC} dev up0", up("up0"),
+            f"route add default via {REMOTE_UPLINK_GW.ip}"]
+        return lines
+
+    @property
+    def forwarding(self) -> tuple[str, ...]:
+        """Namespaces that route between their interfaces."""
+        return tuple(self.ns(r) for r in ("router", "isp1", "isp2", "internet"))
+
+    def router_ruleset(self) -> str:
+        """NAT out of the WAN, and the "Server List" pinhole: tunnel address :25 -> mail."""
+        return f"""\
+table ip dslf_router {{
+    chain pre {{
+        type nat hook prerouting priority dstnat; policy accept;
+        ip daddr {TUNNEL_ROUTER.ip} tcp dport 25 dnat to {INSIDE_ADDR}:25
+    }}
+    chain post {{
+        type nat hook postrouting priority srcnat; policy accept;
+        oifname "wan0" ip saddr {LAN} masquerade
+    }}
+}}
+"""
+
+    def loss_ruleset(self, percent: int) -> str:
+        """ICMP loss on the primary path: drop `percent` % of what the router sends to isp1.
+
+        Only the direction towards the ISP is dropped, so a ping's loss is `percent` %
+        (dropping both ways would make it 1 - (1 - p)^2).
+        """
+        if not 0 <= percent <= 100:
+            raise ValueError(f"loss {percent}: must be 0..100 percent")
+        rule = ""
+        match = 'iifname "wan0" meta l4proto icmp'
+        if percent == 100:  # numgen's `mod 100` yields 0..99: 100 % needs no random test
+            rule = f"add rule inet dslf_loss pre {match} drop\n"
+        elif percent:
+            rule = f"add rule inet dslf_loss pre {match} numgen random mod 100 < {percent} drop\n"
+        return ("table inet dslf_loss {\n"
+                "    chain pre { type filter hook prerouting priority -150; policy accept; }\n"
+                "}\n"
+                "flush chain inet dslf_loss pre\n" + rule)
+
+
+def wan_lines(wan: WanConfig, iface: str = "wan0") -> list[str]:
+    """What the router does to its WAN interface for one circuit (the emulator does the same)."""
+    return [f"addr flush dev {iface}", f"addr add {wan.address}/{wan.prefixlen} dev {iface}",
+            f"route replace default via {wan.gateway} dev {iface}"]
+
+
+def tunnel_lines(local: IPv4Address, remote: IPv4Address,
+                 side: Literal["router", "remote"]) -> list[str]:
+    """Create one end of the tunnel between the router's WAN address and remote's public one.
+
+    A vxlan device carries packets only between these two underlay addresses: once the
+    router's WAN address changes, the old device has a source address that no longer
+    exists and carries nothing, just as an IPsec SA bound to the old address would.
+    """
+    if side == "router":
+        own, peer, route = TUNNEL_ROUTER, TUNNEL_REMOTE.ip, MX_NET
+    else:
+        own, peer, route = TUNNEL_REMOTE, TUNNEL_ROUTER.ip, LAN
+    return [f"link add tun0 type vxlan id {VXLAN_ID} local {local} remote {remote} "
+            f"dstport {VXLAN_PORT}",
+            f"addr add {own} dev tun0", "link set tun0 up",
+            f"route add {route} via {peer} dev tun0"]
+
+
+@dataclass(frozen=True)
+class ConfigPaths:
+    """Files the lab config refers to (inside the lab's own directory)."""
+
+    state_dir: Path
+    router_password: Path
+    mx_key: Path
+    mx_known_hosts: Path
+    control_socket: Path
+
+
+def daemon_config_toml(topo: Topology, paths: ConfigPaths, *,
+                       driver: str = "netopia-cli", mx_user: str = "dslfailover") -> str:
+    """The daemon's config for this lab (DESIGN §8 schema)."""
+    targets = ", ".join(f'"{a}"' for a in (PRIMARY.gateway.ip, *TARGETS))
+
+    def wan(c: Circuit) -> str:
+        return (f'address = "{c.router}"\nnetmask = "{c.gateway.netmask}"\n'
+                f'gateway = "{c.gateway.ip}"\n')
+
+    return f"""\
+# Written by `dslfailover lab up` for lab {topo.lab_id!r}; removed by `lab down`.
+# Run the daemon inside the lab: ip netns exec {topo.ns('inside')} dslfailover run -c THIS
+site = "lab-{topo.lab_id}"
+state_dir = "{paths.state_dir}"
+
+[primary]
+# the isp1 gateway first, then targets beyond it on the lab's "internet"
+targets = [{targets}]
+
+[tunnel]
+# the backup MX's SMTP port, reached from inside only through the tunnel
+smtp_host = "{MX_ADDR}"
+smtp_port = 25
+
+[router]
+driver = "{driver}"
+host = "{ROUTER_LAN_ADDR}"
+port = {ROUTER_TELNET_PORT}
+password_file = "{paths.router_password}"
+
+[router.primary]
+{wan(PRIMARY)}
+[router.backup]
+{wan(BACKUP)}
+[backup_mx]
+host = "{MX_ADDR}"
+port = {SSH_PORT}
+user = "{mx_user}"
+key_file = "{paths.mx_key}"
+known_hosts = "{paths.mx_known_hosts}"
+domain = "{MAIL_DOMAIN}"
+# the router's tunnel address, as the customer's Postfix sees it
+nexthop = "smtp:[{TUNNEL_ROUTER.ip}]:25"
+
+[mqtt]
+host = "127.0.0.1"
+port = {MQTT_PORT}
+
+[control]
+socket = "{paths.control_socket}"
+
+[log]
+format = "console"
+"""
