@@ -26,6 +26,9 @@ class DryRunDriver:
         self._lines = [f"read_wan -> {self._current}"]
         return self._current
 
+    def plan(self, current: WanConfig, target: WanConfig) -> list[str]:
+        return [] if current == target else [f"set WAN {target} and save"]
+
     async def apply_wan(self, target: WanConfig) -> WanConfig:
         if self._current == target:
             self._lines = [f"apply_wan {target}: already there, nothing changed"]

@@ -40,6 +40,12 @@ class LinuxDriver:
         self._transcript = Transcript()
         return await self._read()
 
+    def plan(self, current: WanConfig, target: WanConfig) -> list[str]:
+        """The `ip` commands `apply_wan(target)` would run, for `--dry-run`."""
+        if current == target:
+            return []
+        return [" ".join(a) for a in iproute.apply_commands(self.interface, target, self.netns)]
+
     async def apply_wan(self, target: WanConfig) -> WanConfig:
         self._transcript = Transcript()
         current = await self._read()

@@ -104,6 +104,15 @@ class NetopiaCliDriver:
         self._transcript.note(f"read: {wan}")
         return wan
 
+    def plan(self, current: WanConfig, target: WanConfig) -> list[str]:
+        """What `apply_wan(target)` would send, for `--dry-run`; nothing is sent."""
+        if current == target:
+            return []
+        d = self.dialogue
+        values = {**target.as_dict(), "prefixlen": str(target.prefixlen)}
+        return [d.text("commands", "configure"), *d.templates("commands", "set", **values),
+                d.text("commands", "save"), d.text("commands", "exit")]
+
     async def apply_wan(self, target: WanConfig) -> WanConfig:
         self._transcript = Transcript(self._transcript.mask)
         d = self.dialogue

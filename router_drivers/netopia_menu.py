@@ -222,6 +222,19 @@ class NetopiaMenuDriver:
                             f"{self.settings.restart_timeout}s ({last.message if last else ''})",
                             last.seen if last else "", saved=True)
 
+    def plan(self, current: WanConfig, target: WanConfig) -> list[str]:
+        """What `apply_wan(target)` would do, for `--dry-run`; nothing is sent."""
+        if current == target:
+            return []
+        d = self.dialogue
+        steps = [f"select {item!r}" for item in d.texts("menu", "path")]
+        steps += [f"set {self._labels[k]!r} = {v}" for k, v in target.as_dict().items()
+                  if current.as_dict()[k] != v]
+        steps += [f"select {d.text('save', 'item')!r}",
+                  f"confirm {d.text('save', 'confirm_item')!r}",
+                  f"restart if asked ({d.text('save', 'restart_item')!r})"]
+        return steps
+
     async def apply_wan(self, target: WanConfig) -> WanConfig:
         self._transcript = Transcript(self._transcript.mask)
         async with self._session() as session:

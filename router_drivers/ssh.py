@@ -127,6 +127,14 @@ class SshDriver:
             wan = await self._read(conn)
         return wan
 
+    def plan(self, current: WanConfig, target: WanConfig) -> list[str]:
+        """The commands `apply_wan(target)` would run, for `--dry-run`; nothing is run."""
+        if current == target:
+            return []
+        values = self._vars(target)
+        return [*self.dialogue.templates("commands", "apply", **values),
+                *self.dialogue.templates("commands", "save", **values)]
+
     async def apply_wan(self, target: WanConfig) -> WanConfig:
         self._transcript = Transcript(self._transcript.mask)
         d = self.dialogue
