@@ -285,12 +285,11 @@ class ControlServer:
         try:
             async with self._slots:
                 await self._serve_client(reader, writer)
-        except asyncio.CancelledError:
-            pass  # shutting down: the connection is closed below
         except Exception:
             # A bug in one exchange must not end the server; the journal shows it.
             log.exception("control_client_failed")
         finally:
+            # also on cancellation (shutdown): close the connection, then let it propagate
             self._clients.discard(task)
             writer.close()
             with contextlib.suppress(Exception):

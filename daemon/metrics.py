@@ -14,7 +14,7 @@ and a lab with several daemons in one process never collide. Every series carrie
     dslfailover_probe_up{site,target}                   1 when the target is healthy
     dslfailover_probe_rtt_seconds{site,target}          mean RTT over the window (NaN: none)
     dslfailover_probe_loss_ratio{site,target}           loss over the window, 0..1
-    dslfailover_transitions_total{site,from,to,reason_kind}
+    dslfailover_transitions_total{site,from,to,reason_kind}   reason_kind bounded, see below
     dslfailover_router_actions_total{site,target,result}      result: ok | error
     dslfailover_router_action_duration_seconds{site,target}   histogram
     dslfailover_mx_check_ok{site,check}                 1/0 per postfix_sync check name
@@ -32,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
+import re
 
 import structlog
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -48,6 +49,10 @@ SCRAPE_READ_TIMEOUT = 5.0
 SCRAPE_WRITE_TIMEOUT = 5.0
 # Longest request head accepted (request line and headers); Prometheus sends < 1 KiB.
 MAX_REQUEST_HEAD = 16 * 1024
+
+# Distinct `reason_kind` label values kept; later new ones count as "other". A label fed
+# from free text (a pid, a retry number) would otherwise grow the series without bound.
+MAX_REASON_KINDS = 32
 
 # Router applies take from a second (Linux) to minutes (a Netopia restart).
 _ROUTER_BUCKETS = (0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0, 90.0, 120.0, 180.0)
@@ -103,6 +108,7 @@ class Metrics:
         self._failover = Gauge("dslfailover_last_failover_duration_seconds",
                                "From the primary found down to backup verified, last time.",
                                ["site"], registry=r)
+        self._reason_kinds: set[str] = set()
         # Show every enum value from the start, so that dashboards see 0 rather than nothing.
         self.set_state(None)
 
@@ -127,7 +133,18 @@ class Metrics:
             self._seq.labels(self.site).set(snap.seq)
 
     def count_transition(self, from_state: State, to_state: State, reason_kind: str) -> None:
-        self._transitions.labels(self.site, from_state.value, to_state.value, reason_kind).inc()
+        kind = self._reason_kind(reason_kind)
+        self._transitions.labels(self.site, from_state.value, to_state.value, kind).inc()
+
+    def _reason_kind(self, text: str) -> str:
+        """A bounded label: lower snake case, digits folded to N, at most MAX_REASON_KINDS."""
+        slug = re.sub(r"\d+", "N", text.strip().lower())
+        slug = re.sub(r"[^a-z0-9N]+", "_", slug).strip("_")[:48] or "unspecified"
+        if slug not in self._reason_kinds:
+            if len(self._reason_kinds) >= MAX_REASON_KINDS:
+                return "other"
+            self._reason_kinds.add(slug)
+        return slug
 
     def router_action(self, target: str, ok: bool, seconds: float) -> None:
         self._router_actions.labels(self.site, target, "ok" if ok else "error").inc()

@@ -144,6 +144,22 @@ async def test_transitions_are_counted_by_from_to_and_reason_kind() -> None:
         "reason_kind": "verified"}.items()))] == 1.0
 
 
+async def test_reason_kind_label_stays_bounded_for_free_text() -> None:
+    metrics = Metrics("unixwiz")
+    for pid in range(100):
+        metrics.count_transition(State.PRIMARY, State.HELD, f"hold by control uid=0 pid={pid}")
+    for n in range(100):
+        metrics.count_transition(State.FAULT, State.FAILING_OVER, f"Reason #{n} {'x' * n}")
+    async with endpoint(metrics) as url:
+        got = await scrape(url)
+    kinds = {dict(labels)["reason_kind"]: value for (name, labels), value in got.items()
+             if name == "dslfailover_transitions_total"}
+    assert kinds["hold_by_control_uid_N_pid_N"] == 100.0
+    assert len(kinds) == 32 + 1
+    assert kinds["other"] > 0
+    assert sum(kinds.values()) == 200.0
+
+
 async def test_router_actions_count_results_and_time_them() -> None:
     metrics = Metrics("unixwiz")
     metrics.router_action("backup", True, 3.5)
