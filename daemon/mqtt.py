@@ -26,13 +26,14 @@ import re
 import ssl
 from collections import deque
 from collections.abc import Callable
+from typing import Any
 
 import aiomqtt
 
 from router_drivers import Secret
 
 from .commands import excerpt, parse_command
-from .config import MqttConfig
+from .config import Config, MqttConfig, Secrets
 from .ha_discovery import discovery_messages
 from .model import AuditEvent, OperatorCommand, ProbeSummary, RejectedCommand, StateSnapshot
 
@@ -67,6 +68,29 @@ def _why(exc: BaseException) -> str:
         # e.g. "[code:134] Bad user name or password" from a refusing CONNACK
         return f"the broker says {text}"
     return text
+
+
+def _abandon(client: aiomqtt.Client) -> None:
+    """Close the socket of a connect attempt that failed after TCP was up.
+
+    aiomqtt leaves it open when CONNACK does not come in time; left alone it would live on
+    (paho keeps pinging) and its last will `offline` would fire later, in the middle of a
+    newer, healthy connection. paho's own close also unregisters aiomqtt's reader.
+    """
+    with contextlib.suppress(Exception):
+        client._client._sock_close()  # private: no public way, see above
+
+
+def _dumps(value: dict[str, Any], what: str) -> str:
+    """JSON for a payload; never raises (a bad `detail` value must not stop the sender)."""
+    try:
+        return json.dumps(value, allow_nan=False, default=str)
+    except (TypeError, ValueError) as exc:
+        log.error("mqtt: %s is not plain JSON (%s); publishing it as best we can", what, exc)
+        try:
+            return json.dumps(value, default=str)
+        except (TypeError, ValueError):
+            return json.dumps({"error": f"{what} could not be serialized"})
 
 
 class MqttPublisher:
@@ -139,11 +163,16 @@ class MqttPublisher:
     # -- the connection lifecycle ------------------------------------------------------
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Connect, publish, reconnect with backoff; return soon after `stop` is set."""
+        """Connect, publish, reconnect with backoff; return soon after `stop` is set.
+
+        Never raises for a broker problem: the daemon fails over without MQTT. Returns
+        within about `connect_timeout` + GOODBYE_TIMEOUT after `stop` is set.
+        """
         backoff = self.backoff_initial
         last_problem: str | None = None
         failures = 0
         while not stop.is_set():
+            client: aiomqtt.Client | None = None
             was_connected = False
             try:
                 client = self._client()
@@ -167,8 +196,15 @@ class MqttPublisher:
                     log.debug("mqtt: still cannot connect to %s: %s", self._where, why)
                 last_problem = None if was_connected else why
                 failures += 0 if was_connected else 1
+            except Exception:
+                # a bug of ours (or of a library) must not end MQTT for the daemon's life:
+                # report it loudly and start over with a fresh connection
+                log.exception("mqtt: unexpected error with %s; reconnecting", self._where)
+                last_problem = None
             finally:
                 self._connected = False
+                if client is not None and not was_connected:
+                    _abandon(client)
             delay = random.uniform(backoff / 2, backoff)
             backoff = min(backoff * 2, self.backoff_max)
             with contextlib.suppress(TimeoutError):
@@ -260,15 +296,17 @@ class MqttPublisher:
                 snap = self._state
                 self._state_dirty = False
                 try:
-                    await self._publish(client, self._topic("state"),
-                                        json.dumps(snap.as_dict()), qos=1, retain=True)
+                    payload = _dumps(snap.as_dict(), f"state seq {snap.seq}")
+                    await self._publish(client, self._topic("state"), payload, qos=1,
+                                        retain=True)
                 except BaseException:
                     self._state_dirty = True
                     raise
             elif self._events:
                 event = self._events[0]
-                await self._publish(client, self._topic("event"),
-                                    json.dumps(event.as_dict()), qos=1, retain=False)
+                payload = _dumps(event.as_dict(), f"event seq {event.seq}")
+                await self._publish(client, self._topic("event"), payload, qos=1,
+                                    retain=False)
                 # only now is it safe to forget; it may already have been dropped as the
                 # oldest of a full buffer while we waited for the PUBACK
                 if self._events and self._events[0] is event:
@@ -278,7 +316,7 @@ class MqttPublisher:
                 del self._probes_dirty[part]
                 try:
                     await self._publish(client, self._topic(f"probe/{part}"),
-                                        json.dumps(self._probes[part].as_dict()),
+                                        _dumps(self._probes[part].as_dict(), f"probe {part}"),
                                         qos=0, retain=True)
                 except BaseException:
                     self._probes_dirty[part] = None
@@ -317,3 +355,12 @@ class MqttPublisher:
         except Exception:
             # a bug in the daemon's handler must not cut the MQTT connection
             log.exception("mqtt: on_command handler failed for %s", result)
+
+
+def create_publisher(cfg: Config, secrets: Secrets, *,
+                     on_command: CommandCallback | None = None) -> MqttPublisher | None:
+    """The publisher for a validated config, or None when `[mqtt] enabled = false`."""
+    if not cfg.mqtt.enabled:
+        return None
+    return MqttPublisher(cfg.mqtt, prefix=cfg.mqtt_prefix, site=cfg.site,
+                         password=secrets.mqtt_password, on_command=on_command)

@@ -140,7 +140,8 @@ async def running(pub: MqttPublisher) -> AsyncIterator[asyncio.Event]:
 
 
 def mqtt_config(b: Mosquitto, **kw: Any) -> MqttConfig:
-    return MqttConfig(host="127.0.0.1", port=b.port, connect_timeout=2.0, **kw)
+    kw.setdefault("connect_timeout", 2.0)
+    return MqttConfig(host="127.0.0.1", port=b.port, **kw)
 
 
 _seq = itertools.count(1)

@@ -5,9 +5,12 @@ from __future__ import annotations
 import asyncio
 import json
 
+import pytest
+
+from daemon.config import Config, MqttConfig, Secrets, parse_config
 from daemon.lab.mosquitto import Mosquitto
 from daemon.model import LinkHealth, State
-from daemon.mqtt import MqttPublisher
+from daemon.mqtt import MqttPublisher, create_publisher
 
 from .conftest import event, mqtt_config, probe, running, snapshot, watching
 
@@ -142,3 +145,31 @@ async def test_probe_name_with_wildcards_becomes_one_topic_level(broker: Mosquit
     async with running(pub), watching(broker, f"{prefix}/probe/#") as live:
         await live.wait_for(lambda ms: len(ms) >= 1)
     assert live.messages[0].topic == f"{prefix}/probe/a_b_c_"
+
+
+def test_create_publisher_uses_the_site_prefix_and_honours_enabled() -> None:
+    base = """
+site = "unixwiz"
+[primary]
+targets = ["203.0.113.1"]
+[router]
+driver = "dry-run"
+[router.primary]
+address = "203.0.113.2"
+netmask = "255.255.255.248"
+gateway = "203.0.113.1"
+[router.backup]
+address = "198.51.100.10"
+netmask = "255.255.255.248"
+gateway = "198.51.100.9"
+"""
+    cfg: Config = parse_config(base)
+    pub = create_publisher(cfg, Secrets())
+    assert pub is not None
+    assert pub.prefix == "dslfailover/unixwiz"
+    assert create_publisher(parse_config(base + "[mqtt]\nenabled = false\n"), Secrets()) is None
+
+
+def test_a_prefix_with_wildcards_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"mqtt.prefix"):
+        MqttPublisher(MqttConfig(), prefix="a/+/b", site="s", password=None)
