@@ -207,22 +207,47 @@ def _claim_path(path: Path) -> None:
 
 
 def _bind(path: Path, gid: int | None) -> socket.socket:
-    """Bind and set mode and group before listen(): nobody can connect in between."""
+    """Bind and set mode and group before listen(): nobody can connect in between.
+
+    On any failure nothing is left behind: no socket file, no open socket.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     _claim_path(path)
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
-        sock.bind(str(path))
-        os.chmod(path, SOCKET_MODE)
-        if gid is not None:
-            os.chown(path, -1, gid)
-        sock.listen(MAX_CLIENTS)
+        try:
+            sock.bind(str(path))
+        except OSError as exc:
+            raise ControlSetupError(
+                f"control.socket: cannot bind {path}: {exc.strerror or exc}") from None
+        try:
+            _restrict(path, gid)
+            sock.listen(MAX_CLIENTS)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                path.unlink()
+            raise
         sock.setblocking(False)
-    except OSError as exc:
+    except BaseException:
         sock.close()
-        raise ControlSetupError(
-            f"control.socket: cannot listen on {path}: {exc.strerror or exc}") from None
+        raise
     return sock
+
+
+def _restrict(path: Path, gid: int | None) -> None:
+    try:
+        os.chmod(path, SOCKET_MODE)
+    except OSError as exc:
+        raise ControlSetupError(
+            f"control.socket: cannot set mode 0660 on {path}: {exc.strerror or exc}") from None
+    if gid is None:
+        return
+    try:
+        os.chown(path, -1, gid)
+    except OSError as exc:
+        raise ControlSetupError(
+            f"control.group: cannot give {path} to group id {gid} ({exc.strerror or exc}): "
+            "the daemon must run as root or be a member of that group") from None
 
 
 class ControlServer:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import socket
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -171,3 +173,36 @@ def test_socket_option_needs_no_config(
                             "-c", str(tmp_path / "missing.toml")], capsys)
     assert code == 0
     assert json.loads(out) == {"state": "primary"}
+
+
+def test_daemon_that_does_not_answer_exits_69_after_the_timeout(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    sock = tmp_path / "hung.sock"
+    with socket.socket(socket.AF_UNIX) as hung:
+        hung.bind(str(sock))
+        hung.listen(1)  # connections wait in the backlog; nobody ever answers
+        code, _, err = run(["status", "--socket", str(sock), "--timeout", "0.3"], capsys)
+    assert code == 69
+    assert "did not answer within 0.3s" in err
+
+
+def test_answer_that_is_not_json_exits_76(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    sock = tmp_path / "odd.sock"
+    with socket.socket(socket.AF_UNIX) as odd:
+        odd.bind(str(sock))
+        odd.listen(1)
+
+        def answer_garbage() -> None:
+            conn, _ = odd.accept()
+            with conn:
+                conn.recv(4096)
+                conn.sendall(b"HTTP/1.0 200 OK\n")
+
+        thread = threading.Thread(target=answer_garbage, daemon=True)
+        thread.start()
+        code, _, err = run(["status", "--socket", str(sock)], capsys)
+        thread.join(5)
+    assert code == 76
+    assert "answer" in err
+    assert "is not JSON: 'HTTP/1.0 200 OK" in err
