@@ -44,6 +44,7 @@ log = structlog.get_logger("dslfailover.app")
 
 TICK = 0.25           # how often deadlines (hold-down, retries, trials) are checked
 SHUTDOWN_GRACE = 30.0  # bounds waiting for an in-flight router action at shutdown
+STARTUP_BROKER_WAIT = 2.0  # bounds waiting for MQTT before the first router read
 
 
 def machine_config(cfg: Config) -> m.MachineConfig:
@@ -123,7 +124,11 @@ class Daemon:
                 ]
                 if self.cfg.tunnel is not None:
                     workers.append(tg.create_task(self._probe_tunnel(), name="probe-tunnel"))
-                self._apply(m.start(machine_config(self.cfg), time.monotonic()))
+                first = m.start(machine_config(self.cfg), time.monotonic())
+                self.ctx = first.ctx
+                self._publish_state()
+                await self._wait_for_broker()
+                self._apply(first)
                 self.notifier.ready("starting: reading the router")
                 await self.stop.wait()
                 self.notifier.stopping()
@@ -137,6 +142,20 @@ class Daemon:
             self.store.data.seq = self.audit.seq
             self.store.save()
             log.info("stopped")
+
+    async def _wait_for_broker(self) -> None:
+        """At start only: give MQTT a moment so that dashboards see `starting` too.
+
+        Bounded by STARTUP_BROKER_WAIT; nothing has been decided yet, and the monitor is
+        already probing, so this never delays a failover.
+        """
+        if self.mqtt is None:
+            return
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(STARTUP_BROKER_WAIT):
+                while not self.mqtt.connected:  # noqa: ASYNC110 (a property, no event)
+                    await asyncio.sleep(0.02)
+                await asyncio.sleep(0.1)  # the sender publishes the state first
 
     async def _grace(self) -> None:
         task = self._router_task
@@ -188,12 +207,16 @@ class Daemon:
     def _apply(self, d: m.Decision, event: m.Event | None = None) -> None:
         before = self.ctx
         self.ctx = d.ctx
+        # a probe alarm is the cause of the transition it comes with: it goes first
+        alarms = [n for n in d.notes if n.kind == "probe_alarm"]
+        for note in alarms:
+            self.audit.emit(EventKind.PROBE_ALARM, note.reason, detail=dict(note.detail))
         for t in d.transitions:
             self.since_wall = datetime.now(UTC)
             self._on_transition(t)
         for note in d.notes:
-            kind = EventKind(note.kind)
-            self.audit.emit(kind, note.reason, detail=dict(note.detail))
+            if note.kind != "probe_alarm":
+                self.audit.emit(EventKind(note.kind), note.reason, detail=dict(note.detail))
         if isinstance(event, m.Command):
             self._answer(event, d)
         if before is None or d.transitions or _health(before) != _health(d.ctx):
@@ -240,10 +263,9 @@ class Daemon:
 
     def _launch(self, action: m.Effect) -> None:
         assert self._tg is not None
+        what = _ACTION_NAMES.get(type(action), type(action).__name__)
         if isinstance(action, m.ApplyWan):
-            what = f"apply {action.circuit.value}"
-        else:
-            what = type(action).__name__
+            what = f"{what} {action.circuit.value}"
         self.store.data.intent = {"what": what, "at": datetime.now(UTC).isoformat()}
         self.store.save()
         task = self._tg.create_task(self._execute(action, what), name=f"action-{what}")
@@ -415,6 +437,12 @@ class Daemon:
                          "failbacks": self.store.data.failbacks},
             "events": [e.as_dict() for e in self.audit.recent[-10:]],
         }
+
+
+_ACTION_NAMES: dict[type[Any], str] = {
+    m.ReadRouter: "read router", m.ApplyWan: "apply", m.VerifyMx: "verify backup MX",
+    m.RepairMx: "repair backup MX", m.FlushMx: "flush backup MX queue",
+}
 
 
 def _health(ctx: m.Context) -> tuple[Any, ...]:
