@@ -81,34 +81,37 @@ class NetopiaMenuDriver:
         name_p, pass_p = d.text("login", "name_prompt"), d.text("login", "password_prompt")
         failed, locked = d.pattern("login", "failed"), d.pattern("login", "locked")
         main = self._ready(d.text("menu", "main_title"))
-        sent: set[str] = set()
-        check_now = True
+        # the row each prompt was answered on: the prompt stays drawn there after we
+        # answer, so only a prompt on another row is a new question
+        answered: dict[str, int] = {}
+
+        def asks(v: ScreenView, prompt: str) -> bool:
+            return _prompt_waiting(v, prompt) and answered.get(prompt) != v.cursor[1]
+
         while True:
             view = await s.wait("login", lambda v: (
                 main(v) or v.contains(failed) or v.contains(locked)
-                or _prompt_waiting(v, name_p) or _prompt_waiting(v, pass_p)),
-                check_now=check_now)
-            check_now = False
+                or asks(v, name_p) or asks(v, pass_p)))
             if main(view):
                 return view
             if view.contains(locked) or view.contains(failed):
                 what = "locked us out" if view.contains(locked) else "refused the login"
                 raise RouterAuthError("login", f"the router {what}", view.text())
-            if _prompt_waiting(view, name_p):
-                if "name" in sent:
+            if asks(view, name_p):
+                if name_p in answered:
                     raise RouterAuthError("login", "asked for the name again", view.text())
                 user = self.settings.username or d.text("login", "default_name")
                 s.session.send(user + "\r")
-                sent.add("name")
-            elif _prompt_waiting(view, pass_p):
-                if "password" in sent:
+                answered[name_p] = view.cursor[1]
+            else:
+                if pass_p in answered:
                     raise RouterAuthError("login", "asked for the password again",
                                           view.text())
                 if self.settings.password is None:
                     raise RouterAuthError("login", "the router asks for a password and none "
                                           "is configured (router.password_file)")
                 s.session.send(self.settings.password.reveal() + "\r", shown=MASK)
-                sent.add("password")
+                answered[pass_p] = view.cursor[1]
 
     def _press(self, s: ScreenDialogue, key: str) -> None:
         s.session.send(key, shown=_keys(key))

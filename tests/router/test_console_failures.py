@@ -1,0 +1,188 @@
+"""Both Netopia consoles over real telnet: logins, refusals, hangs, read-back, secrets."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from router_drivers import (
+    RouterAuthError,
+    RouterConnectError,
+    RouterMismatch,
+    RouterRefused,
+    RouterTimeout,
+    Secret,
+    WanConfig,
+    create_driver,
+)
+from tests.conftest import free_port
+
+from .conftest import BACKUP, PASSWORD, PRIMARY, EmulatorFactory, telnet_settings
+
+CONSOLES = [("menu", "netopia-menu"), ("cli", "netopia-cli")]
+both = pytest.mark.parametrize(("console", "driver_name"), CONSOLES, ids=["menu", "cli"])
+
+
+@both
+async def test_wrong_password_is_an_auth_error_and_saves_nothing(
+        emulator: EmulatorFactory, console: str, driver_name: str) -> None:
+    host, port, state = await emulator(console)
+    driver = create_driver(driver_name, telnet_settings(host, port, password=Secret("nope")))
+    with pytest.raises(RouterAuthError, match="refused the login"):
+        await driver.apply_wan(BACKUP)
+    assert state.saved == PRIMARY
+    assert state.saves == 0
+
+
+@both
+async def test_router_locks_out_after_repeated_wrong_passwords(
+        emulator: EmulatorFactory, console: str, driver_name: str) -> None:
+    host, port, state = await emulator(console, max_tries=2)
+    driver = create_driver(driver_name, telnet_settings(host, port, password=Secret("nope")))
+    for _ in range(2):
+        with pytest.raises(RouterAuthError):
+            await driver.read_wan()
+    good = create_driver(driver_name, telnet_settings(host, port))
+    with pytest.raises(RouterAuthError, match="locked us out"):
+        await good.read_wan()
+    assert state.failed_logins == 2
+
+
+@both
+async def test_connection_refused_is_a_connect_error(console: str, driver_name: str) -> None:
+    driver = create_driver(driver_name, telnet_settings("127.0.0.1", free_port()))
+    with pytest.raises(RouterConnectError, match="cannot connect"):
+        await driver.read_wan()
+
+
+@both
+@pytest.mark.parametrize("point", ["login", "set", "save"])
+async def test_router_that_stops_answering_times_out_and_nothing_is_saved(
+        emulator: EmulatorFactory, console: str, driver_name: str, point: str) -> None:
+    host, port, state = await emulator(console, hang_at=point)
+    driver = create_driver(driver_name, telnet_settings(host, port, step_timeout=0.5))
+    with pytest.raises(RouterTimeout, match="stopped answering") as info:
+        await driver.apply_wan(BACKUP)
+    assert state.saved == PRIMARY
+    assert state.saves == 0
+    assert "last text from the router" in str(info.value)
+    assert PASSWORD not in str(info.value)
+
+
+@both
+async def test_refused_value_raises_naming_the_step_and_saves_nothing(
+        emulator: EmulatorFactory, console: str, driver_name: str) -> None:
+    host, port, state = await emulator(console, refuse=frozenset({"gateway"}))
+    driver = create_driver(driver_name, telnet_settings(host, port))
+    with pytest.raises(RouterRefused) as info:
+        await driver.apply_wan(BACKUP)
+    assert "198.51.100.9" in info.value.step + info.value.message
+    assert "not permitted" in info.value.seen or "cannot be set" in info.value.seen
+    assert state.saved == PRIMARY
+    assert state.saves == 0
+
+
+@both
+async def test_read_back_that_disagrees_is_a_mismatch(
+        emulator: EmulatorFactory, console: str, driver_name: str) -> None:
+    # the router accepts the new gateway but silently keeps the old one
+    host, port, state = await emulator(console, ignore=frozenset({"gateway"}))
+    driver = create_driver(driver_name, telnet_settings(host, port))
+    with pytest.raises(RouterMismatch, match="the router reports") as info:
+        await driver.apply_wan(BACKUP)
+    assert info.value.saved
+    assert state.saved.gateway == PRIMARY.gateway
+
+
+@both
+async def test_password_never_in_logs_output_errors_or_transcripts(
+        emulator: EmulatorFactory, console: str, driver_name: str,
+        caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]) -> None:
+    caplog.set_level(logging.DEBUG)
+    host, port, _ = await emulator(console)
+    driver = create_driver(driver_name, telnet_settings(host, port))
+    await driver.apply_wan(BACKUP)
+    texts = [driver.transcript()]
+    wrong = create_driver(driver_name, telnet_settings(host, port, password=Secret(
+        PASSWORD + "x")))
+    with pytest.raises(RouterAuthError) as info:
+        await wrong.read_wan()
+    texts += [wrong.transcript(), str(info.value), repr(info.value), info.value.seen]
+    out = capsys.readouterr()
+    texts += [caplog.text, out.out, out.err]
+    assert "********" in driver.transcript()
+    for text in texts:
+        assert PASSWORD not in text
+
+
+async def test_menu_logs_in_with_superuser_name_and_password(
+        emulator: EmulatorFactory) -> None:
+    host, port, _ = await emulator("menu", username="super")
+    driver = create_driver("netopia-menu", telnet_settings(host, port, username="super"))
+    assert await driver.apply_wan(BACKUP) == BACKUP
+    assert "Enter a Name:" in driver.transcript()
+
+
+async def test_menu_logs_in_without_a_password_when_none_is_set(
+        emulator: EmulatorFactory) -> None:
+    host, port, _ = await emulator("menu", password=None)
+    driver = create_driver("netopia-menu", telnet_settings(host, port, password=None))
+    assert await driver.read_wan() == PRIMARY
+    assert "Enter a Password" not in driver.transcript()
+
+
+async def test_cli_logs_in_with_username_then_password(emulator: EmulatorFactory) -> None:
+    host, port, _ = await emulator("cli", username="admin")
+    driver = create_driver("netopia-cli", telnet_settings(host, port, username="admin"))
+    assert await driver.read_wan() == PRIMARY
+    assert "login:" in driver.transcript()
+
+
+async def test_menu_restarts_the_router_when_asked_and_reads_back_after(
+        emulator: EmulatorFactory) -> None:
+    host, port, state = await emulator("menu", restart_delay=1.0)
+    driver = create_driver("netopia-menu", telnet_settings(host, port))
+    assert await driver.apply_wan(BACKUP) == BACKUP
+    assert state.saved == BACKUP
+    transcript = driver.transcript()
+    assert "the router asks to restart" in transcript
+    assert "dropped the session to restart" in transcript
+
+
+async def test_menu_gives_up_when_the_router_does_not_come_back_in_time(
+        emulator: EmulatorFactory) -> None:
+    host, port, _ = await emulator("menu", restart_delay=30.0)
+    driver = create_driver("netopia-menu", telnet_settings(host, port, restart_timeout=1.0))
+    with pytest.raises(RouterTimeout, match="did not come back") as info:
+        await driver.apply_wan(BACKUP)
+    assert info.value.saved
+
+
+async def test_menu_escape_reverts_unsaved_fields_after_a_refusal(
+        emulator: EmulatorFactory) -> None:
+    host, port, state = await emulator("menu", refuse=frozenset({"gateway"}))
+    driver = create_driver("netopia-menu", telnet_settings(host, port))
+    with pytest.raises(RouterRefused):
+        await driver.apply_wan(BACKUP)
+    # the address was accepted as a pending edit, then reverted: a fresh read shows PRIMARY
+    assert "Ethernet B IP Address = 198.51.100.10" in state.received
+    assert "<Esc>" in driver.transcript()
+    assert await create_driver("netopia-menu", telnet_settings(host, port)).read_wan() \
+        == PRIMARY
+
+
+async def test_cli_gateway_off_the_subnet_is_refused_at_save(
+        emulator: EmulatorFactory) -> None:
+    host, port, state = await emulator("cli")
+    # a dialogue that forgets the netmask: the router keeps /29, on which the new gateway
+    # is not, and refuses the save; nothing half-done is kept
+    driver = create_driver("netopia-cli", telnet_settings(host, port, dialogue={
+        "commands": {"set": ["set ip ethernet B address {address}",
+                             "set ip gateway {gateway}"]}}))
+    target = WanConfig.parse("198.51.100.10", "255.255.255.0", "198.51.100.200")
+    with pytest.raises(RouterRefused, match="save") as info:
+        await driver.apply_wan(target)
+    assert "not on the ethernet B subnet" in info.value.seen
+    assert state.saves == 0
+    assert state.saved == PRIMARY

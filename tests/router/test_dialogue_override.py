@@ -1,0 +1,93 @@
+"""Dialogue data: user overrides from the config change what is sent; bad ones are named."""
+
+from __future__ import annotations
+
+import pytest
+
+from router_drivers import RouterParseError, RouterRefused, create_driver
+from router_drivers.dialogue import DialogueError, load
+from router_drivers.emulator.state import DEFAULT_LABELS, DEFAULT_SET_COMMANDS
+
+from .conftest import BACKUP, EmulatorFactory, telnet_settings
+
+WAN_LABEL = "WAN IP Address"
+GATEWAY_COMMAND = "set ip default-gateway"
+
+
+async def test_menu_with_other_labels_fails_by_default_naming_the_label(
+        emulator: EmulatorFactory) -> None:
+    host, port, state = await emulator("menu", labels={**DEFAULT_LABELS, "address": WAN_LABEL})
+    driver = create_driver("netopia-menu", telnet_settings(host, port))
+    with pytest.raises(RouterParseError, match="Ethernet B IP Address"):
+        await driver.apply_wan(BACKUP)
+    assert state.saves == 0
+
+
+async def test_menu_label_override_from_config_finds_the_field(
+        emulator: EmulatorFactory) -> None:
+    host, port, state = await emulator("menu", labels={**DEFAULT_LABELS, "address": WAN_LABEL})
+    driver = create_driver("netopia-menu", telnet_settings(
+        host, port, dialogue={"fields": {"address": WAN_LABEL}}))
+    assert await driver.apply_wan(BACKUP) == BACKUP
+    assert f"{WAN_LABEL} = {BACKUP.address}" in state.received
+
+
+async def test_menu_path_item_missing_from_the_screen_is_named_with_the_items_seen(
+        emulator: EmulatorFactory) -> None:
+    host, port, _ = await emulator("menu")
+    driver = create_driver("netopia-menu", telnet_settings(
+        host, port, dialogue={"menu": {"path": ["Advanced Setup...", "IP Setup..."]}}))
+    with pytest.raises(RouterParseError, match=r"no item labelled 'Advanced Setup\.\.\.'") as info:
+        await driver.read_wan()
+    assert "system configuration" in info.value.message
+    assert "Main Menu" in info.value.seen
+
+
+async def test_cli_with_other_gateway_command_refuses_the_default(
+        emulator: EmulatorFactory) -> None:
+    host, port, state = await emulator("cli", set_commands={
+        **DEFAULT_SET_COMMANDS, "gateway": GATEWAY_COMMAND})
+    driver = create_driver("netopia-cli", telnet_settings(host, port))
+    with pytest.raises(RouterRefused, match="set ip gateway"):
+        await driver.apply_wan(BACKUP)
+    assert state.saves == 0
+
+
+async def test_cli_command_override_from_config_is_what_is_sent(
+        emulator: EmulatorFactory) -> None:
+    host, port, state = await emulator("cli", set_commands={
+        **DEFAULT_SET_COMMANDS, "gateway": GATEWAY_COMMAND})
+    dialogue = {"commands": {"set": ["set ip ethernet B address {address}",
+                                     "set ip ethernet B netmask {netmask}",
+                                     GATEWAY_COMMAND + " {gateway}"]}}
+    driver = create_driver("netopia-cli", telnet_settings(host, port, dialogue=dialogue))
+    assert await driver.apply_wan(BACKUP) == BACKUP
+    assert f"{GATEWAY_COMMAND} {BACKUP.gateway}" in state.received
+    assert f"> {GATEWAY_COMMAND} {BACKUP.gateway}" in driver.transcript()
+
+
+def test_unknown_override_key_is_refused_with_its_path() -> None:
+    with pytest.raises(DialogueError, match=r"unknown key 'fields\.adress'"):
+        load("netopia_menu", {"fields": {"adress": "x"}})
+
+
+def test_override_of_the_wrong_type_is_refused() -> None:
+    with pytest.raises(DialogueError, match=r"commands\.set must be a list"):
+        load("netopia_cli", {"commands": {"set": "set ip gateway {gateway}"}})
+
+
+def test_template_with_an_unknown_placeholder_is_named() -> None:
+    d = load("netopia_cli", {"commands": {"set": ["set ip gw {gw}"]}})
+    with pytest.raises(DialogueError, match=r"commands\.set = 'set ip gw \{gw\}'"):
+        d.templates("commands", "set", address="a", netmask="n", gateway="g")
+
+
+def test_invalid_regex_override_is_named() -> None:
+    d = load("netopia_cli", {"errors": {"pattern": "(unclosed"}})
+    with pytest.raises(DialogueError, match=r"errors\.pattern is not a valid regex"):
+        d.pattern("errors", "pattern")
+
+
+@pytest.mark.parametrize("name", ["netopia_menu", "netopia_cli", "ssh"])
+def test_shipped_dialogues_load(name: str) -> None:
+    assert load(name).data
