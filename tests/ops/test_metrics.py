@@ -160,6 +160,15 @@ async def test_reason_kind_label_stays_bounded_for_free_text() -> None:
     assert sum(kinds.values()) == 200.0
 
 
+async def test_no_created_series_are_exported() -> None:
+    metrics = Metrics("unixwiz")
+    metrics.count_transition(State.PRIMARY, State.HELD, "hold")
+    metrics.router_action("backup", True, 1.0)
+    async with endpoint(metrics) as url:
+        got = await scrape(url)
+    assert not [name for name, _ in got if name.endswith("_created")]
+
+
 async def test_router_actions_count_results_and_time_them() -> None:
     metrics = Metrics("unixwiz")
     metrics.router_action("backup", True, 3.5)
