@@ -81,6 +81,14 @@ def _abandon(client: aiomqtt.Client) -> None:
         client._client._sock_close()  # private: no public way, see above
 
 
+def suback_refused(code: object) -> bool:
+    """A SUBACK code that refuses the subscription (0x80 and up; MQTT 3.1.1 and 5)."""
+    failure = getattr(code, "is_failure", None)
+    if isinstance(failure, bool):
+        return failure
+    return isinstance(code, int) and code >= 0x80
+
+
 def _dumps(value: dict[str, Any], what: str) -> str:
     """JSON for a payload; never raises (a bad `detail` value must not stop the sender)."""
     try:
@@ -244,7 +252,12 @@ class MqttPublisher:
         self._probes_dirty = dict.fromkeys(self._probes)
         if self._cfg.commands:
             # before `online`: once HA shows us available, its buttons work
-            await client.subscribe(self._topic("cmd"), qos=1, timeout=SUBSCRIBE_TIMEOUT)
+            granted = await client.subscribe(self._topic("cmd"), qos=1,
+                                             timeout=SUBSCRIBE_TIMEOUT)
+            if any(suback_refused(code) for code in granted):
+                # not fatal: state and events still flow; commands work via the CLI
+                log.error("mqtt: broker %s refused our subscription to %s (an ACL?); "
+                          "MQTT commands will not arrive", self._where, self._topic("cmd"))
         sender = asyncio.create_task(self._send_loop(client), name="mqtt-send")
         receiver = asyncio.create_task(self._receive_loop(client), name="mqtt-receive")
         stopper = asyncio.create_task(stop.wait(), name="mqtt-stop")

@@ -6,10 +6,12 @@ import asyncio
 import json
 
 import aiomqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.reasoncodes import ReasonCode
 
 from daemon.lab.mosquitto import Mosquitto
 from daemon.model import Action, OperatorCommand, RejectedCommand
-from daemon.mqtt import MqttPublisher
+from daemon.mqtt import MqttPublisher, suback_refused
 
 from .conftest import SUB_TIMEOUT, WAIT, mqtt_config, running, snapshot, watching
 
@@ -114,3 +116,13 @@ async def test_failing_handler_does_not_cut_the_connection(broker: Mosquitto,
         await send(broker, f"{prefix}/cmd", b'{"action": "hold"}', b'{"action": "resume"}')
         await wait_count(calls, 2)
         assert pub.connected
+
+
+def test_suback_failure_codes_are_recognised() -> None:
+    # mosquitto 2.0 grants every subscription and filters on delivery, so a refusing
+    # SUBACK cannot be provoked from it; the codes come from other brokers (ACLs)
+    assert suback_refused(ReasonCode(PacketTypes.SUBACK, "Not authorized"))
+    assert suback_refused(ReasonCode(PacketTypes.SUBACK, "Unspecified error"))
+    assert not suback_refused(ReasonCode(PacketTypes.SUBACK, "Granted QoS 1"))
+    assert suback_refused(0x80)
+    assert not suback_refused(1)

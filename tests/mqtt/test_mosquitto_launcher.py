@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import socket
+import subprocess
+import uuid
 
 import aiomqtt
 import pytest
@@ -62,3 +64,23 @@ async def test_async_context_manager_with_users_refuses_anonymous() -> None:
                                   timeout=SUB_TIMEOUT) as c:
             await c.publish("t", "x", qos=1, timeout=SUB_TIMEOUT)
     assert not b.running
+
+
+@pytest.mark.root
+def test_broker_in_a_network_namespace_serves_only_there() -> None:
+    ns = f"dslf-mq-{uuid.uuid4().hex[:8]}"
+    subprocess.run(["ip", "netns", "add", ns], check=True, timeout=10)
+    try:
+        subprocess.run(["ip", "-n", ns, "link", "set", "lo", "up"], check=True, timeout=10)
+        port = free_port()
+        with Mosquitto(port=port, netns=ns) as b:
+            assert b.running
+            inside = subprocess.run(
+                ["ip", "netns", "exec", ns, "mosquitto_pub", "-h", "127.0.0.1", "-p",
+                 str(port), "-t", "t", "-m", "x", "-q", "1"],
+                capture_output=True, timeout=10)
+            assert inside.returncode == 0, inside.stderr
+            assert not accepts(port)  # our own namespace's loopback has no broker
+        assert not b.running
+    finally:
+        subprocess.run(["ip", "netns", "del", ns], check=False, timeout=10)
