@@ -28,7 +28,7 @@ import struct
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import structlog
 
@@ -96,6 +96,15 @@ class PeerCred:
         return f"control uid={self.uid} pid={self.pid}"
 
 
+@dataclass(frozen=True, slots=True)
+class Request:
+    """A validated request: `status`, or a `command` with its action and reason."""
+
+    op: Literal["status", "command"]
+    action: Action | None = None
+    reason: str = ""
+
+
 class BadRequest(Exception):
     """A request that is refused before it reaches the daemon. Internal to this module."""
 
@@ -114,8 +123,8 @@ def excerpt(raw: bytes, limit: int = _EXCERPT_CHARS) -> str:
     return shown
 
 
-def parse_request(raw: bytes) -> dict[str, Any]:
-    """Validate one request line; return `{"op": "status"}` or a command dict.
+def parse_request(raw: bytes) -> Request:
+    """Validate one request line.
 
     Pure: raises `BadRequest` with a reason that names the offending field.
     """
@@ -127,6 +136,8 @@ def parse_request(raw: bytes) -> dict[str, Any]:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise BadRequest(f"request is not JSON: {exc.msg} at column {exc.colno}", raw) from None
+    except RecursionError:
+        raise BadRequest("request is not JSON: nested too deeply", raw) from None
     if not isinstance(data, dict):
         raise BadRequest(f"request must be a JSON object, got {type(data).__name__}", raw)
     op = data.get("op")
@@ -136,7 +147,7 @@ def parse_request(raw: bytes) -> dict[str, Any]:
         extra = sorted(set(data) - {"op"})
         if extra:
             raise BadRequest(f"unknown key(s) for op status: {', '.join(extra)}", raw)
-        return {"op": "status"}
+        return Request("status")
     extra = sorted(set(data) - _COMMAND_KEYS)
     if extra:
         raise BadRequest(f"unknown key(s) for op command: {', '.join(extra)}", raw)
@@ -152,7 +163,7 @@ def parse_request(raw: bytes) -> dict[str, Any]:
         raise BadRequest(f"reason: longer than {MAX_REASON_CHARS} characters", raw)
     if not reason.isprintable():
         raise BadRequest("reason: contains control characters", raw)
-    return {"op": "command", "action": Action(action), "reason": reason.strip()}
+    return Request("command", Action(action), reason.strip())
 
 
 def peer_credentials(sock: socket.socket) -> PeerCred:
@@ -280,8 +291,13 @@ class ControlServer:
         gid = _group_id(self.group)
         sock = _bind(self.path, gid)
         ours = os.stat(self.path)
-        server = await asyncio.start_unix_server(
-            self._on_client, sock=sock, limit=MAX_REQUEST_BYTES)
+        try:
+            server = await asyncio.start_unix_server(
+                self._on_client, sock=sock, limit=MAX_REQUEST_BYTES)
+        except BaseException:
+            sock.close()
+            self._remove_if_ours(ours)
+            raise
         log.info("control_listening", path=str(self.path), group=self.group)
         try:
             await stop.wait()
@@ -332,10 +348,10 @@ class ControlServer:
         except BadRequest as bad:
             await self._refuse(writer, peer, bad.why, bad.raw)
             return
-        if request["op"] == "status":
+        if request.action is None:
             response = await self._answer_status()
         else:
-            cmd = OperatorCommand(action=request["action"], reason=request["reason"],
+            cmd = OperatorCommand(action=request.action, reason=request.reason,
                                   source=peer.source)
             response = await self._answer_command(cmd)
         await self._send(writer, response)

@@ -117,6 +117,7 @@ BAD_REQUESTS = {
     "reason_with_control_chars": (b'{"op": "command", "action": "hold", '
                                   b'"reason": "a\\u001b[2Jb"}\n',
                                   "reason: contains control characters"),
+    "nested_too_deeply": (b"[" * 3000 + b"\n", "nested too deeply"),
     "not_utf8": (b'{"op": "\xff"}\n', "not UTF-8"),
     "oversize_line": (b'{"op": "status", "pad": "' + b"x" * (MAX_REQUEST_BYTES + 10)
                       + b'"}\n', f"longer than {MAX_REQUEST_BYTES} bytes"),
@@ -298,3 +299,15 @@ async def test_request_to_a_stale_socket_raises_unavailable(sock_path: Path) -> 
         await request(sock_path, {"op": "status"})
 
 
+
+
+async def test_socket_file_is_removed_when_the_server_task_is_cancelled(
+        recorder: Recorder, sock_path: Path) -> None:
+    task = asyncio.create_task(recorder.server(sock_path).serve(asyncio.Event()))
+    async with asyncio.timeout(EXCHANGE_TIMEOUT):
+        while not accepts(sock_path):
+            await asyncio.sleep(0.01)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    assert not sock_path.exists()
