@@ -16,7 +16,8 @@ import os
 import secrets
 import shutil
 import subprocess
-from collections.abc import AsyncIterator, Sequence
+import sys
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Interface
@@ -28,11 +29,15 @@ from router_drivers import WanConfig
 
 from . import netns
 from .netns import CommandResult, LabError
-from .rekey import rekey
+from .rekey import rekey, rekey_command
 from .topology import (
     CIRCUITS,
     PRIMARY,
     ROLES,
+    ROUTER_LAN_ADDR,
+    ROUTER_TELNET_PORT,
+    SERVICES_FILE,
+    SINK_LOG,
     TARGETS,
     TUNNEL_REMOTE,
     CircuitName,
@@ -46,6 +51,22 @@ DEFAULT_ROOT = Path("/run/dslfailover-lab")
 DEFAULT_ID = "lab"
 # Bounds each reachability check in `status()`: one echo request, this long for the reply.
 STATUS_PING_WAIT = 1.0
+# Bounds the router emulator's start, from spawn to listening on its telnet port.
+ROUTER_START_TIMEOUT = 15.0
+# Bounds the services' start (sink, mosquitto, sshd, Postfix: Postfix alone may take 20 s).
+SERVICES_START_TIMEOUT = 45.0
+# Bounds how long a stopping lab process may take after SIGTERM (the services process
+# stops Postfix cleanly, which takes a few seconds) before it is killed.
+STOP_GRACE = 15.0
+ROUTER_CONSOLES = {"cli": "netopia-cli", "menu": "netopia-menu"}
+
+
+def _log_tail(path: str, size: int = 1500) -> str:
+    try:
+        text = Path(path).read_text(errors="replace").strip()
+    except OSError:
+        return "(no log)"
+    return (text[-size:] if len(text) > size else text) or "(empty log)"
 
 
 def new_lab_id() -> str:
@@ -71,8 +92,13 @@ class SpawnedProcess:
 class Lab:
     """One lab, named by `lab_id`. Not re-entrant: `up()` once, `down()` once (or more)."""
 
-    def __init__(self, lab_id: str = DEFAULT_ID, *, root: Path = DEFAULT_ROOT) -> None:
+    def __init__(self, lab_id: str = DEFAULT_ID, *, root: Path = DEFAULT_ROOT,
+                 services: bool = True, console: str = "cli") -> None:
+        if console not in ROUTER_CONSOLES:
+            raise ValueError(f"console {console!r}: use one of {', '.join(ROUTER_CONSOLES)}")
         self.topo = Topology(lab_id)
+        self.with_services = services
+        self.console = console
         self.lab_id = lab_id
         self.root = root
         self.state_file = root / f"{lab_id}.json"
@@ -116,8 +142,10 @@ class Lab:
     async def up(self) -> None:
         """Create every namespace, link, address, route, rule and the tunnel; write the config.
 
-        The router starts on the primary circuit. On any failure everything made so far
-        is removed again before the error propagates.
+        The router starts on the primary circuit. With services (the default) the router
+        emulator runs in `router`, sink and mosquitto in `inside`, sshd and Postfix in
+        `remote`. On any failure everything made so far is removed again before the
+        error propagates.
         """
         existing = [ns for ns in await netns.netns_list() if ns.startswith(self.topo.prefix)]
         if self.state_file.exists() or existing:
@@ -149,6 +177,9 @@ class Lab:
             except OSError as exc:
                 raise LabError(f"{exc.filename or self.dir}: cannot write the lab's files: "
                                f"{exc.strerror or exc}") from exc
+            if self.with_services:
+                await asyncio.gather(self._start_router(), self._start_services())
+                self._write_config()
             self._state["status"] = "up"
             self._save_state()
         except BaseException:
@@ -160,11 +191,67 @@ class Lab:
         pw = self.paths.router_password
         pw.write_text(secrets.token_urlsafe(12) + "\n", encoding="utf-8")
         pw.chmod(0o600)
-        if not self.paths.mx_key.exists():
+        # without services there is no sshd: a key of our own keeps the config loadable
+        if not self.with_services and not self.paths.mx_key.exists():
             await netns.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C",
                              f"dslfailover-lab-{self.lab_id}", "-f", str(self.paths.mx_key)])
         self.paths.mx_known_hosts.touch()
-        self.config_path.write_text(daemon_config_toml(self.topo, self.paths), encoding="utf-8")
+        self._write_config()
+
+    def _write_config(self) -> None:
+        services = self.services()
+        text = daemon_config_toml(
+            self.topo, self.paths, driver=ROUTER_CONSOLES[self.console],
+            mx_user=services.get("sshd", {}).get("user", "dslfailover"),
+            mx_config_dir=services.get("postfix", {}).get("config_dir"))
+        self.config_path.write_text(text, encoding="utf-8")
+
+    def services(self) -> dict[str, Any]:
+        """What the services process reported once it was ready ({} before, or without)."""
+        try:
+            data = json.loads((self.dir / SERVICES_FILE).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    def sink_messages(self) -> list[dict[str, Any]]:
+        """Messages our mail server (the inside sink) accepted, oldest first."""
+        try:
+            lines = (self.dir / SINK_LOG).read_text(encoding="utf-8").splitlines()
+        except FileNotFoundError:
+            return []
+        return [json.loads(line) for line in lines if line.strip()]
+
+    async def _wait_for(self, proc: SpawnedProcess, ready: Callable[[], bool],
+                        timeout: float, what: str) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not ready():
+            if not netns.pid_alive(proc.pid):
+                raise LabError(f"{what} exited at start: {_log_tail(proc.log)}")
+            if loop.time() > deadline:
+                raise LabError(f"{what} not ready within {timeout:g}s: {_log_tail(proc.log)}")
+            await asyncio.sleep(0.05)
+
+    async def _start_router(self) -> None:
+        """The Netopia emulator on the router's LAN address; a save really re-addresses
+        wan0 and runs the re-key hook."""
+        proc = await self.spawn("router", [
+            sys.executable, "-m", "router_drivers.emulator", "--console", self.console,
+            "--host", str(ROUTER_LAN_ADDR), "--port", str(ROUTER_TELNET_PORT),
+            "--password-file", str(self.paths.router_password), "--apply-iface", "wan0",
+            "--apply-command", rekey_command(self.topo)], name="router-emulator")
+        log = Path(proc.log)
+        await self._wait_for(proc, lambda: "emulator:" in log.read_text(errors="replace"),
+                             ROUTER_START_TIMEOUT, "router emulator")
+
+    async def _start_services(self) -> None:
+        proc = await self.spawn("inside", [
+            sys.executable, "-m", "daemon.lab.services", "--dir", str(self.dir),
+            "--remote-ns", self.topo.ns("remote"), "--key-file", str(self.paths.mx_key),
+            "--known-hosts", str(self.paths.mx_known_hosts)], name="services")
+        await self._wait_for(proc, lambda: (self.dir / SERVICES_FILE).exists(),
+                             SERVICES_START_TIMEOUT, "lab services")
 
     async def down(self) -> list[str]:
         """Remove everything this lab made (also after a crash). Returns what was removed."""
@@ -172,7 +259,7 @@ class Lab:
         removed: list[str] = []
         records = [p for p in state.get("processes", []) if isinstance(p, dict)]
         pids = [int(p["pid"]) for p in records if netns.pid_alive(int(p["pid"]))]
-        await netns.kill_all(pids, groups=True)
+        await netns.kill_all(pids, groups=True, grace=STOP_GRACE)
         removed += [f"process {p['name']} (pid {p['pid']})" for p in records
                     if int(p["pid"]) in pids]
         self._reap()
@@ -355,14 +442,16 @@ class Lab:
             for (name, c), link in zip(CIRCUITS.items(), (link1, link2), strict=True)}
         result["internet_from_inside"] = internet
         result["tunnel"] = {"works": tunnel}
+        result["services"] = self.services()
+        result["sink_messages"] = len(self.sink_messages())
         return result
 
 
 @asynccontextmanager
-async def running_lab(lab_id: str | None = None, *,
-                      root: Path = DEFAULT_ROOT) -> AsyncIterator[Lab]:
+async def running_lab(lab_id: str | None = None, *, root: Path = DEFAULT_ROOT,
+                      services: bool = True, console: str = "cli") -> AsyncIterator[Lab]:
     """A lab that is up for the duration of the block and gone after it, whatever happens."""
-    lab = Lab(lab_id or new_lab_id(), root=root)
+    lab = Lab(lab_id or new_lab_id(), root=root, services=services, console=console)
     try:
         await lab.up()
         yield lab

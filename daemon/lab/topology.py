@@ -54,6 +54,8 @@ MAIL_DOMAIN = "lab.test"
 ROUTER_TELNET_PORT = 23
 MQTT_PORT = 1883
 SSH_PORT = 22
+SERVICES_FILE = "services.json"   # in the lab dir: what the services process started
+SINK_LOG = "sink.jsonl"           # in the lab dir: one line per message our sink accepted
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,7 +247,8 @@ class ConfigPaths:
 
 
 def daemon_config_toml(topo: Topology, paths: ConfigPaths, *,
-                       driver: str = "netopia-cli", mx_user: str = "dslfailover") -> str:
+                       driver: str = "netopia-cli", mx_user: str = "dslfailover",
+                       mx_config_dir: str | None = None) -> str:
     """The daemon's config for this lab (DESIGN §8 schema)."""
     targets = ", ".join(f'"{a}"' for a in (PRIMARY.gateway.ip, *TARGETS))
 
@@ -253,6 +256,7 @@ def daemon_config_toml(topo: Topology, paths: ConfigPaths, *,
         return (f'address = "{c.router}"\nnetmask = "{c.gateway.netmask}"\n'
                 f'gateway = "{c.gateway.ip}"\n')
 
+    config_dir = f'config_dir = "{mx_config_dir}"\n' if mx_config_dir else ""
     return f"""\
 # Written by `dslfailover lab up` for lab {topo.lab_id!r}; removed by `lab down`.
 # Run the daemon inside the lab: ip netns exec {topo.ns('inside')} dslfailover run -c THIS
@@ -287,7 +291,7 @@ known_hosts = "{paths.mx_known_hosts}"
 domain = "{MAIL_DOMAIN}"
 # the router's tunnel address, as the customer's Postfix sees it
 nexthop = "smtp:[{TUNNEL_ROUTER.ip}]:25"
-
+{config_dir}
 [mqtt]
 host = "127.0.0.1"
 port = {MQTT_PORT}

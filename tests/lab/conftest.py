@@ -24,7 +24,7 @@ def lab_root(tmp_path: Path) -> Path:
 
 @pytest.fixture
 async def lab(lab_root: Path) -> AsyncIterator[Lab]:
-    async with running_lab(root=lab_root) as lab:
+    async with running_lab(root=lab_root, services=False) as lab:
         yield lab
 
 

@@ -49,7 +49,7 @@ async def _assert_all_gone(lab: Lab, inodes: set[int]) -> None:
 
 
 async def test_up_creates_seven_namespaces_and_a_state_file_listing_them(lab_root: Path) -> None:
-    lab = Lab(new_lab_id(), root=lab_root)
+    lab = Lab(new_lab_id(), root=lab_root, services=False)
     try:
         await lab.up()
         state = json.loads(lab.state_file.read_text())
@@ -60,7 +60,7 @@ async def test_up_creates_seven_namespaces_and_a_state_file_listing_them(lab_roo
 
 
 async def test_up_then_down_leaves_no_namespace_link_or_process(lab_root: Path) -> None:
-    lab = Lab(new_lab_id(), root=lab_root)
+    lab = Lab(new_lab_id(), root=lab_root, services=False)
     try:
         await lab.up()
         await lab.spawn("inside", ["sleep", "300"], name="sleeper")
@@ -74,11 +74,11 @@ async def test_up_then_down_leaves_no_namespace_link_or_process(lab_root: Path) 
 
 
 async def test_up_refuses_a_lab_id_that_already_exists(lab_root: Path) -> None:
-    lab = Lab(new_lab_id(), root=lab_root)
+    lab = Lab(new_lab_id(), root=lab_root, services=False)
     try:
         await lab.up()
         with pytest.raises(LabError, match="already exists"):
-            await Lab(lab.lab_id, root=lab_root).up()
+            await Lab(lab.lab_id, root=lab_root, services=False).up()
     finally:
         await lab.down()
 
@@ -89,7 +89,7 @@ from pathlib import Path
 from daemon.lab.site import Lab
 
 async def main():
-    lab = Lab(sys.argv[1], root=Path(sys.argv[2]))
+    lab = Lab(sys.argv[1], root=Path(sys.argv[2]), services=False)
     await lab.up()
     await lab.spawn("inside", ["sleep", "300"], name="sleeper")
     await lab.spawn("remote", ["sleep", "300"], name="sleeper2")
@@ -101,7 +101,7 @@ asyncio.run(main())
 
 
 async def test_down_after_a_crash_removes_everything_from_the_state_file(lab_root: Path) -> None:
-    lab = Lab(new_lab_id(), root=lab_root)
+    lab = Lab(new_lab_id(), root=lab_root, services=False)
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-c", _CRASHING_LAB, lab.lab_id, str(lab_root),
         stdout=asyncio.subprocess.PIPE)
@@ -117,19 +117,19 @@ async def test_down_after_a_crash_removes_everything_from_the_state_file(lab_roo
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
-        removed = await Lab(lab.lab_id, root=lab_root).down()
+        removed = await Lab(lab.lab_id, root=lab_root, services=False).down()
     assert any(item.startswith("process sleeper") for item in removed)
     await _assert_all_gone(lab, inodes)
 
 
 async def test_down_without_a_state_file_finds_the_namespaces_by_prefix(lab_root: Path) -> None:
-    lab = Lab(new_lab_id(), root=lab_root)
+    lab = Lab(new_lab_id(), root=lab_root, services=False)
     try:
         await lab.up()
         await lab.spawn("router", ["sleep", "300"], name="sleeper")
         inodes = _netns_inodes(lab)
         lab.state_file.unlink()  # crashed before the state file was written, or lost
-        removed = await Lab(lab.lab_id, root=lab_root).down()
+        removed = await Lab(lab.lab_id, root=lab_root, services=False).down()
     finally:
         await lab.down()
     assert len([r for r in removed if r.startswith("netns ")]) == 7
@@ -137,7 +137,7 @@ async def test_down_without_a_state_file_finds_the_namespaces_by_prefix(lab_root
 
 
 async def test_a_failed_bring_up_removes_what_it_had_made(lab_root: Path) -> None:
-    lab = Lab(new_lab_id(), root=lab_root)
+    lab = Lab(new_lab_id(), root=lab_root, services=False)
     # a file where the lab wants its state directory: fails after the namespaces exist
     lab.dir.mkdir(parents=True)
     (lab.dir / "state").write_text("in the way")

@@ -1,0 +1,102 @@
+"""The lab with its services: router emulator, sink, mosquitto, sshd and Postfix, used the
+way the daemon uses them (its own CLI, run in the inside namespace)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from collections.abc import AsyncIterator
+
+import pytest
+
+from daemon.lab import netns
+from daemon.lab.site import Lab, running_lab
+from daemon.lab.topology import BACKUP, MX_ADDR, PRIMARY
+
+pytestmark = [pytest.mark.root, pytest.mark.slow]
+
+# Bounds one run of the daemon's CLI inside the lab (router dialogue, SSH to the MX).
+CLI_TIMEOUT = 60.0
+# Bounds the wait for a message to cross backup MX -> tunnel -> pinhole -> sink.
+DELIVERY_TIMEOUT = 15.0
+
+_SEND = """
+import smtplib, sys
+with smtplib.SMTP(sys.argv[1], 25, timeout=5) as smtp:
+    smtp.sendmail("someone@remote.test", ["user@lab.test"],
+                  "Subject: %s\\r\\n\\r\\nqueued at the backup MX\\r\\n" % sys.argv[2])
+"""
+
+
+@pytest.fixture
+async def full_lab() -> AsyncIterator[Lab]:
+    # the default root: Postfix (user postfix) must reach its queue below the lab dir,
+    # and pytest's tmp_path is private to root
+    async with running_lab(services=True) as lab:
+        yield lab
+
+
+async def _cli(lab: Lab, *args: str) -> netns.CommandResult:
+    return await lab.exec("inside", [sys.executable, "-m", "daemon.cli", *args,
+                                     "-c", str(lab.config_path)],
+                          check=False, timeout=CLI_TIMEOUT)
+
+
+async def test_router_show_from_inside_reads_the_primary_config_from_the_emulator(
+        full_lab: Lab) -> None:
+    result = await _cli(full_lab, "router", "show", "--json")
+    assert result.returncode == 0, result.stderr
+    shown = json.loads(result.stdout)
+    assert (shown["address"], shown["gateway"]) == (str(PRIMARY.router), str(PRIMARY.gateway.ip))
+
+
+async def test_router_apply_backup_moves_the_wan_and_rekeys_the_tunnel(full_lab: Lab) -> None:
+    await full_lab.cut()
+    result = await _cli(full_lab, "router", "apply", "backup")
+    assert result.returncode == 0, result.stderr
+    assert await full_lab.read_wan() == BACKUP.wan
+    status = await full_lab.status()
+    assert status["internet_from_inside"] and status["tunnel"]["works"]
+
+
+async def test_mx_verify_passes_every_check_through_the_tunnel(full_lab: Lab) -> None:
+    result = await _cli(full_lab, "mx", "verify", "--json")
+    report = json.loads(result.stdout)
+    assert report["ok"], report
+    assert {c["name"] for c in report["checks"]} >= {"transport_compiled", "mail_path"}
+
+
+async def test_mail_sent_to_the_backup_mx_arrives_at_the_inside_sink(full_lab: Lab) -> None:
+    await full_lab.exec("remote", [sys.executable, "-c", _SEND, str(MX_ADDR), "via-backup-mx"])
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + DELIVERY_TIMEOUT
+    while not any(m["subject"] == "via-backup-mx" for m in full_lab.sink_messages()):
+        assert loop.time() < deadline, "the message did not reach the sink"
+        await asyncio.sleep(0.1)
+
+
+async def test_down_stops_every_service_including_postfix_and_sshd() -> None:
+    lab = Lab(new_id := "s" + os.urandom(3).hex(), services=True)
+    try:
+        await lab.up()
+        inodes = {os.stat(f"/run/netns/{ns}").st_ino for ns in lab.topo.namespaces}
+        remote_pids = await netns.netns_pids(lab.ns("remote"))
+        assert len(remote_pids) >= 2  # sshd and the Postfix master at least
+    finally:
+        await lab.down()
+    left = []
+    for pid in remote_pids:
+        if netns.pid_alive(pid):
+            left.append(pid)
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                link = os.readlink(f"/proc/{entry}/ns/net")
+            except OSError:
+                continue
+            if int(link.removeprefix("net:[").rstrip("]")) in inodes:
+                left.append(int(entry))
+    assert [p for p in left if netns.pid_alive(p)] == [], new_id
+    assert not lab.dir.exists()
