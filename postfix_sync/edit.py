@@ -35,7 +35,7 @@ def set_entry(source: MapSource, domain: str, value: str,
             ending = _ending(lines[first.last_line - 1]) or source.newline
             match = _KEY_SEP.match(head)
             key, sep = (match.group(1), match.group(2)) if match else (domain, " ")
-            sep = sep.rstrip("\r\n") or " "
+            sep = sep.rstrip("\r\n") or _first_separator(source) or " "
             lines[first.first_line - 1] = f"{key}{sep}{value}{ending}"
             drop.update(range(first.first_line + 1, first.last_line + 1))
         out = [line for number, line in enumerate(lines, start=1) if number not in drop]

@@ -7,6 +7,7 @@ file beside the target, its mode copied, then an SFTP posix-rename over it.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import shlex
 from dataclasses import dataclass
@@ -118,12 +119,15 @@ class Remote:
 
     async def facts(self) -> Facts:
         transport_refs, relay = await self.postconf()
-        t_reads = tuple([await self.read_source(r) for r in transport_refs])
-        t_answers = tuple([await self.query(r) for r in transport_refs])
-        r_reads = tuple([await self.read_source(r) for r in relay.tables])
-        r_answers = tuple([await self.query(r) for r in relay.tables])
-        stamps = await self.stamps([*transport_refs, *relay.tables])
-        return Facts(transport_refs, relay, t_reads, t_answers, r_reads, r_answers, stamps)
+        # independent reads: run them side by side as channels of the one connection
+        t_reads, t_answers, r_reads, r_answers, stamps = await asyncio.gather(
+            asyncio.gather(*(self.read_source(r) for r in transport_refs)),
+            asyncio.gather(*(self.query(r) for r in transport_refs)),
+            asyncio.gather(*(self.read_source(r) for r in relay.tables)),
+            asyncio.gather(*(self.query(r) for r in relay.tables)),
+            self.stamps([*transport_refs, *relay.tables]))
+        return Facts(transport_refs, relay, tuple(t_reads), tuple(t_answers), tuple(r_reads),
+                     tuple(r_answers), stamps)
 
     async def write_atomic(self, path: str, text: str, tag: str,
                            copy_mode_from: str | None = None) -> None:

@@ -8,6 +8,7 @@ wait is bounded by one of MxSettings' timeouts.
 from __future__ import annotations
 
 import asyncio
+import os
 import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -138,6 +139,9 @@ def _text(data: object) -> str:
 def _describe(exc: BaseException) -> str:
     if isinstance(exc, asyncssh.DisconnectError | asyncssh.ChannelOpenError):
         return exc.reason
+    if isinstance(exc, OSError) and exc.errno:
+        # asyncio's "Connect call failed (...)" hides the reason; the errno has it
+        return os.strerror(exc.errno)
     if isinstance(exc, OSError) and exc.strerror:
         return exc.strerror
     return str(exc) or type(exc).__name__

@@ -19,6 +19,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import time
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 
@@ -143,6 +144,11 @@ class PostfixInstance:
         (etc / "master.cf").write_text(_MASTER_CF.format(listen=f"{self.address}:{self.port}"))
         self.transport.write_text(f"{self.domain}  {self.nexthop}\n")
         self.relays.write_text(f"{self.domain}  OK\n")
+        # Postfix commands wait until a just-written main.cf or map source is a second
+        # old; these files are complete, so age them and start at once
+        old = time.time() - 10
+        for path in (etc / "main.cf", etc / "master.cf", self.transport, self.relays):
+            os.utime(path, (old, old))
 
     def _argv(self, *argv: str) -> list[str]:
         return ["ip", "netns", "exec", self.netns, *argv] if self.netns else list(argv)
