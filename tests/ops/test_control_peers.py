@@ -6,6 +6,7 @@ These run a client as `nobody` (uid 65534) in a subprocess, so they need root.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -14,6 +15,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from daemon.control import ControlSetupError
 
 from .conftest import Recorder
 from .test_control import serving
@@ -80,3 +83,38 @@ async def test_group_member_command_carries_its_own_uid(
     [cmd] = recorder.submitted
     assert cmd.source.startswith(f"control uid={NOBODY} pid=")
     assert cmd.source != f"control uid={os.getuid()} pid={os.getpid()}"
+
+
+@contextlib.contextmanager
+def acting_as_nobody() -> Iterator[None]:
+    """Effective uid/gid nobody, no supplementary groups; the real uid stays root.
+
+    The daemon's side runs in this process (the virtual environment's python may live
+    where `nobody` cannot read it); only synchronous code runs inside, and the finally
+    clause restores root whatever happens.
+    """
+    groups = os.getgroups()
+    os.setgroups([])
+    os.setegid(NOGROUP)
+    os.seteuid(NOBODY)
+    try:
+        yield
+    finally:
+        os.seteuid(0)
+        os.setegid(0)
+        os.setgroups(groups)
+
+
+async def test_daemon_outside_the_group_gets_a_clear_error_and_leaves_no_file(
+        recorder: Recorder, shared_dir: Path) -> None:
+    shared_dir.chmod(0o777)  # nobody may create its socket here
+    path = shared_dir / "control.sock"
+    server = recorder.server(path, group="root")
+    coro = server.serve(asyncio.Event())
+    with acting_as_nobody(), pytest.raises(ControlSetupError) as caught:
+        coro.send(None)  # runs synchronously up to the failure: group, bind, chown
+    coro.close()
+    assert str(caught.value) == (
+        f"control.group: cannot give {path} to group id 0 (Operation not permitted): the "
+        "daemon must run as root or be a member of that group")
+    assert list(shared_dir.iterdir()) == []
