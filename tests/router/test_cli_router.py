@@ -1,0 +1,121 @@
+"""`dslfailover router show|apply` as a real process against an emulator on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from .conftest import BACKUP, PASSWORD, PRIMARY, EmulatorFactory
+
+# Bounds one CLI process (start-up + one router session on loopback).
+CLI_TIMEOUT = 60.0
+
+
+def write_config(tmp: Path, driver: str, port: int, password: str = PASSWORD) -> Path:
+    (tmp / "router.password").write_text(password + "\n")
+    config = tmp / "dslfailover.toml"
+    config.write_text(f"""
+site = "test"
+[primary]
+targets = ["127.0.0.1"]
+[router]
+driver = "{driver}"
+host = "127.0.0.1"
+port = {port}
+password_file = "{tmp / 'router.password'}"
+connect_timeout = 2.0
+step_timeout = 2.0
+[router.primary]
+address = "{PRIMARY.address}"
+netmask = "{PRIMARY.netmask}"
+gateway = "{PRIMARY.gateway}"
+[router.backup]
+address = "{BACKUP.address}"
+netmask = "{BACKUP.netmask}"
+gateway = "{BACKUP.gateway}"
+[mqtt]
+enabled = false
+""")
+    return config
+
+
+async def cli(*args: str) -> tuple[int, str, str]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "daemon.cli", "router", *args,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    try:
+        async with asyncio.timeout(CLI_TIMEOUT):
+            out, err = await proc.communicate()
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+both = pytest.mark.parametrize(("console", "driver"), [("menu", "netopia-menu"),
+                                                       ("cli", "netopia-cli")],
+                               ids=["menu", "cli"])
+
+
+@both
+async def test_router_show_json_reports_the_circuit(
+        emulator: EmulatorFactory, tmp_path: Path, console: str, driver: str) -> None:
+    _, port, _ = await emulator(console)
+    config = write_config(tmp_path, driver, port)
+    transcript = tmp_path / "transcript.txt"
+    code, out, err = await cli("show", "-c", str(config), "--json",
+                               "--transcript", str(transcript))
+    assert code == 0, err
+    assert json.loads(out) == {**PRIMARY.as_dict(), "prefixlen": 29, "circuit": "primary",
+                               "driver": driver}
+    assert "********" in transcript.read_text()
+    assert PASSWORD not in transcript.read_text() + out + err
+
+
+@both
+async def test_router_apply_backup_moves_the_router_and_reads_back(
+        emulator: EmulatorFactory, tmp_path: Path, console: str, driver: str) -> None:
+    _, port, state = await emulator(console)
+    code, out, err = await cli("apply", "backup", "-c", str(write_config(tmp_path, driver,
+                                                                         port)))
+    assert code == 0, err
+    assert "router on backup: 198.51.100.10/29 via 198.51.100.9 (read back)" in out
+    assert state.saved == BACKUP
+
+
+async def test_router_apply_dry_run_shows_commands_and_changes_nothing(
+        emulator: EmulatorFactory, tmp_path: Path) -> None:
+    _, port, state = await emulator("cli")
+    code, out, _ = await cli("apply", "backup", "--dry-run", "-c",
+                             str(write_config(tmp_path, "netopia-cli", port)))
+    assert code == 0
+    assert "set ip gateway 198.51.100.9" in out
+    assert "router now 203.0.113.2/29 via 203.0.113.1 (circuit: primary)" in out
+    assert state.saves == 0
+    assert state.saved == PRIMARY
+
+
+async def test_router_error_exits_1_with_the_step_on_stderr(
+        emulator: EmulatorFactory, tmp_path: Path) -> None:
+    _, port, state = await emulator("cli")
+    config = write_config(tmp_path, "netopia-cli", port, password="wrong-" + PASSWORD)
+    code, out, err = await cli("apply", "backup", "-c", str(config))
+    assert code == 1
+    assert "failed at login: the router refused the login" in err
+    assert "(nothing was saved)" in err
+    assert PASSWORD not in out + err
+    assert state.saves == 0
+
+
+async def test_unusable_config_exits_78(tmp_path: Path) -> None:
+    config = tmp_path / "bad.toml"
+    config.write_text('site = "test"\n[router]\ndriver = "netopia-cli"\n')
+    code, _, err = await cli("show", "-c", str(config))
+    assert code == 78
+    assert "router.primary" in err

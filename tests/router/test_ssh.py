@@ -1,0 +1,84 @@
+"""The ssh driver against a real OpenSSH sshd on loopback: strict host keys, refusals."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from router_drivers import (
+    RouterConnectError,
+    RouterMismatch,
+    RouterRefused,
+    RouterSettings,
+    create_driver,
+)
+
+from .conftest import BACKUP, PRIMARY, Sshd
+
+# A "router" whose read commands print a fixed config: enough to exercise the session,
+# refusals and save ordering without touching any interface.
+READ_PRIMARY = ["printf 'inet 203.0.113.2/29 scope global wan0\\n'",
+                "printf 'default via 203.0.113.1 dev wan0\\n'"]
+
+
+def settings(sshd: Sshd, dialogue: dict[str, Any], **kw: Any) -> RouterSettings:
+    base: dict[str, Any] = {
+        "host": sshd.host, "port": sshd.port, "username": sshd.user,
+        "key_file": sshd.key_file, "known_hosts": sshd.known_hosts, "interface": "wan0",
+        "connect_timeout": 5.0, "step_timeout": 5.0, "dialogue": dialogue}
+    return RouterSettings(**{**base, **kw})
+
+
+async def test_reads_over_ssh_with_the_known_host_key(sshd: Sshd) -> None:
+    driver = create_driver("ssh", settings(sshd, {"commands": {"read": READ_PRIMARY}}))
+    assert await driver.read_wan() == PRIMARY
+    assert "> printf" in driver.transcript()
+
+
+async def test_unknown_host_key_is_refused(sshd: Sshd) -> None:
+    driver = create_driver("ssh", settings(sshd, {"commands": {"read": READ_PRIMARY}},
+                                           known_hosts=sshd.other_known_hosts))
+    with pytest.raises(RouterConnectError, match="host key is not in known_hosts"):
+        await driver.read_wan()
+
+
+async def test_empty_known_hosts_refuses_rather_than_trusting_on_first_use(
+        sshd: Sshd, tmp_path: Path) -> None:
+    empty = tmp_path / "known_hosts"
+    empty.write_text("")
+    driver = create_driver("ssh", settings(sshd, {"commands": {"read": READ_PRIMARY}},
+                                           known_hosts=empty))
+    with pytest.raises(RouterConnectError, match="refused"):
+        await driver.read_wan()
+
+
+def test_ssh_driver_requires_known_hosts() -> None:
+    with pytest.raises(ValueError, match="known_hosts"):
+        create_driver("ssh", RouterSettings(key_file=Path("/nonexistent")))
+
+
+async def test_failed_apply_command_stops_before_save(sshd: Sshd, tmp_path: Path) -> None:
+    marker = tmp_path / "saved"
+    dialogue = {"commands": {"read": READ_PRIMARY,
+                             "apply": ["true", "echo 'RTNETLINK answers: File exists' >&2; "
+                                       "exit 2", "true"],
+                             "save": [f"touch {marker}"]}}
+    driver = create_driver("ssh", settings(sshd, dialogue))
+    with pytest.raises(RouterRefused, match="exited 2") as info:
+        await driver.apply_wan(BACKUP)
+    assert "File exists" in info.value.seen
+    assert not marker.exists()
+
+
+async def test_save_runs_after_every_apply_command_and_read_back_is_checked(
+        sshd: Sshd, tmp_path: Path) -> None:
+    marker = tmp_path / "saved"
+    dialogue = {"commands": {"read": READ_PRIMARY, "apply": ["true"],
+                             "save": [f"touch {marker}"]}}
+    driver = create_driver("ssh", settings(sshd, dialogue))
+    # the fixed read still reports PRIMARY after "applying" BACKUP: a mismatch
+    with pytest.raises(RouterMismatch, match=r"the router reports 203\.0\.113\.2"):
+        await driver.apply_wan(BACKUP)
+    assert marker.exists()
