@@ -145,7 +145,7 @@ class MqttPublisher:
         """Events dropped because the buffer was full, since the last connect."""
         return self._dropped
 
-    # -- called by the daemon: memory only, never await, never raise ----------------------
+    # -- called by the daemon (from the event loop's thread): memory only, never await ----
 
     def publish_state(self, snap: StateSnapshot) -> None:
         self._state = snap
@@ -272,8 +272,9 @@ class MqttPublisher:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
         for task in (sender, receiver):
-            if task in done and task.exception() is not None:
-                raise task.exception()  # type: ignore[misc]
+            failure = task.exception() if task in done else None
+            if failure is not None:
+                raise failure
         await self._goodbye(client)
 
     async def _goodbye(self, client: aiomqtt.Client) -> None:

@@ -173,3 +173,20 @@ gateway = "198.51.100.9"
 def test_a_prefix_with_wildcards_is_refused() -> None:
     with pytest.raises(ValueError, match=r"mqtt.prefix"):
         MqttPublisher(MqttConfig(), prefix="a/+/b", site="s", password=None)
+
+
+async def test_cancelled_run_still_says_offline(broker: Mosquitto, prefix: str) -> None:
+    pub = MqttPublisher(mqtt_config(broker), prefix=prefix, site="s", password=None)
+    topic = f"{prefix}/availability"
+    async with watching(broker, topic) as live:
+        task = asyncio.create_task(pub.run(asyncio.Event()))
+        try:
+            await live.wait_payload(topic, b"online")
+            seen = len(live.messages)
+            task.cancel()
+            async with asyncio.timeout(10):
+                with pytest.raises(asyncio.CancelledError):
+                    await task
+            await live.wait_payload(topic, b"offline", after=seen)
+        finally:
+            task.cancel()
