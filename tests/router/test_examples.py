@@ -1,0 +1,45 @@
+"""The shipped examples/router-*.toml are valid configs whose dialogues load."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from daemon.config import parse_config
+from router_drivers import WanConfig
+from router_drivers.dialogue import load
+
+EXAMPLES = sorted((Path(__file__).parents[2] / "examples").glob("router-*.toml"))
+DIALOGUE = {"netopia-menu": "netopia_menu", "netopia-cli": "netopia_cli", "ssh": "ssh"}
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=[p.name for p in EXAMPLES])
+def test_example_router_section_is_a_valid_config(path: Path) -> None:
+    text = 'site = "example"\n[primary]\ntargets = ["127.0.0.1"]\n' + path.read_text()
+    cfg = parse_config(text, str(path))
+    assert cfg.router.primary.wan() != cfg.router.backup.wan()
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=[p.name for p in EXAMPLES])
+def test_example_dialogue_merges_and_its_templates_fill_in(path: Path) -> None:
+    router = tomllib.loads(path.read_text())["router"]
+    d = load(DIALOGUE[router["driver"]], router.get("dialogue", {}))
+    wan = WanConfig.parse("198.51.100.10", "255.255.255.248", "198.51.100.9")
+    values = {**wan.as_dict(), "prefixlen": "29", "interface": "eth1"}
+    filled: list[str] = []
+    for key, value in d.data["commands"].items():
+        if isinstance(value, list):
+            filled += d.templates("commands", key, **values)
+        else:
+            filled.append(d.template("commands", key, **values))
+    assert filled
+    for command in filled:
+        assert not any(f"{{{name}}}" in command for name in values)
+
+
+def test_there_are_examples_for_each_console_and_ssh_flavour() -> None:
+    names = {p.name for p in EXAMPLES}
+    assert {"router-netopia-menu.toml", "router-netopia-cli.toml", "router-ssh-linux.toml",
+            "router-ssh-openwrt.toml", "router-ssh-vyos.toml"} <= names
