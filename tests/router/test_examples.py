@@ -28,6 +28,9 @@ def test_example_dialogue_merges_and_its_templates_fill_in(path: Path) -> None:
     d = load(DIALOGUE[router["driver"]], router.get("dialogue", {}))
     wan = WanConfig.parse("198.51.100.10", "255.255.255.248", "198.51.100.9")
     values = {**wan.as_dict(), "prefixlen": "29", "interface": "eth1"}
+    if router["driver"] == "netopia-menu":
+        assert d.texts("menu", "path") and d.text("fields", "address")
+        return
     filled: list[str] = []
     for key, value in d.data["commands"].items():
         if isinstance(value, list):
