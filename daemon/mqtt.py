@@ -123,6 +123,7 @@ class MqttPublisher:
         self._state_dirty = False
         self._events: deque[AuditEvent] = deque()
         self._dropped = 0            # events dropped since the last report
+        self._dropped_total = 0      # ... since start, for metrics
         self._probes: dict[str, ProbeSummary] = {}
         self._probes_dirty: dict[str, None] = {}  # an ordered set of topic parts
         self._wake = asyncio.Event()
@@ -145,6 +146,11 @@ class MqttPublisher:
         """Events dropped because the buffer was full, since the last connect."""
         return self._dropped
 
+    @property
+    def dropped_events_total(self) -> int:
+        """Events dropped because the buffer was full, since this publisher was made."""
+        return self._dropped_total
+
     # -- called by the daemon (from the event loop's thread): memory only, never await ----
 
     def publish_state(self, snap: StateSnapshot) -> None:
@@ -159,6 +165,7 @@ class MqttPublisher:
                 log.warning("mqtt: event buffer full (%d); dropping the oldest events until "
                             "the broker %s takes them", self._cfg.buffer, self._where)
             self._dropped += 1
+            self._dropped_total += 1
         self._events.append(event)
         self._wake.set()
 

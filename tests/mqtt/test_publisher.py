@@ -117,6 +117,8 @@ async def test_full_buffer_drops_the_oldest_events(broker: Mosquitto, prefix: st
     async with watching(broker, f"{prefix}/event") as live, running(pub):
         await live.wait_for(lambda ms: len(ms) >= 10)
     assert [m.json()["seq"] for m in live.messages] == list(range(6, 16))
+    assert pub.dropped_events == 0  # reported (logged) on connect
+    assert pub.dropped_events_total == 5
 
 
 async def test_probe_summaries_are_retained_latest_per_name(broker: Mosquitto,
