@@ -5,6 +5,7 @@
     lab cut / restore              the primary circuit dies / comes back
     lab loss PERCENT               ICMP loss on the primary path (0 clears)
     lab flap [--times N]           cut and restore N times
+    lab send [--subject S]         mail to the backup MX (reaches our sink via the tunnel)
     lab wan primary|backup         address the router's WAN by hand (and re-key the tunnel)
     lab exec ROLE -- CMD ...       run a command in one of the lab's namespaces
     lab down [--all]               remove everything (also after a crash)
@@ -99,14 +100,17 @@ async def _loss(lab: Lab, args: argparse.Namespace) -> int:
 
 
 async def _flap(lab: Lab, args: argparse.Namespace) -> int:
-    for i in range(args.times):
-        await lab.cut()
-        print(f"flap {i + 1}/{args.times}: cut", flush=True)
-        await asyncio.sleep(args.down)
-        await lab.restore()
-        print(f"flap {i + 1}/{args.times}: restored", flush=True)
-        if i + 1 < args.times:
-            await asyncio.sleep(args.up)
+    print(f"lab {lab.lab_id}: flapping the primary {args.times} time(s) "
+          f"({args.down:g}s down, {args.up:g}s up)", flush=True)
+    await lab.flap(args.times, args.down, args.up)
+    print(f"lab {lab.lab_id}: primary circuit restored")
+    return 0
+
+
+async def _send(lab: Lab, args: argparse.Namespace) -> int:
+    await lab.send_to_backup_mx(args.subject)
+    print(f"lab {lab.lab_id}: sent {args.subject!r} to the backup MX; our sink has "
+          f"{len(lab.sink_messages())} message(s) so far")
     return 0
 
 
@@ -174,6 +178,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     flap.add_argument("--times", type=int, default=3)
     flap.add_argument("--down", type=float, default=2.0, help="seconds cut (default 2)")
     flap.add_argument("--up", type=float, default=2.0, help="seconds restored (default 2)")
+    send = add("send", _send, "send a message to the backup MX from the customer network")
+    send.add_argument("--subject", default="lab test message")
     wan = add("wan", _wan, "address the router's WAN for a circuit by hand")
     wan.add_argument("circuit", choices=["primary", "backup"])
     wan.add_argument("--no-rekey", action="store_true",

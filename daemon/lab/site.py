@@ -20,26 +20,25 @@ import sys
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from ipaddress import IPv4Address, IPv4Interface
+from ipaddress import IPv4Address
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 from router_drivers import WanConfig
 
-from . import netns
+from . import netns, observe
 from .netns import CommandResult, LabError
 from .rekey import rekey, rekey_command
 from .topology import (
     CIRCUITS,
-    PRIMARY,
+    MAIL_DOMAIN,
+    MX_ADDR,
     ROLES,
     ROUTER_LAN_ADDR,
     ROUTER_TELNET_PORT,
     SERVICES_FILE,
     SINK_LOG,
-    TARGETS,
-    TUNNEL_REMOTE,
     CircuitName,
     ConfigPaths,
     Topology,
@@ -49,8 +48,8 @@ from .topology import (
 
 DEFAULT_ROOT = Path("/run/dslfailover-lab")
 DEFAULT_ID = "lab"
-# Bounds each reachability check in `status()`: one echo request, this long for the reply.
-STATUS_PING_WAIT = 1.0
+# Bounds one SMTP step (connect, banner, each reply) of `send_to_backup_mx()`.
+SEND_TIMEOUT = 5.0
 # Bounds the router emulator's start, from spawn to listening on its telnet port.
 ROUTER_START_TIMEOUT = 15.0
 # Bounds the services' start (sink, mosquitto, sshd, Postfix: Postfix alone may take 20 s).
@@ -59,6 +58,16 @@ SERVICES_START_TIMEOUT = 45.0
 # stops Postfix cleanly, which takes a few seconds) before it is killed.
 STOP_GRACE = 15.0
 ROUTER_CONSOLES = {"cli": "netopia-cli", "menu": "netopia-menu"}
+
+
+# Run in the remote namespace: one message to the backup MX's SMTP port.
+_SEND = """
+import smtplib, sys
+host, rcpt, subject, timeout = sys.argv[1:5]
+with smtplib.SMTP(host, 25, timeout=float(timeout)) as smtp:
+    smtp.sendmail("sender@remote.test", [rcpt],
+                  "Subject: %s\\r\\n\\r\\nfrom the lab\\r\\n" % subject)
+"""
 
 
 def _log_tail(path: str, size: int = 1500) -> str:
@@ -178,7 +187,7 @@ class Lab:
                 raise LabError(f"{exc.filename or self.dir}: cannot write the lab's files: "
                                f"{exc.strerror or exc}") from exc
             if self.with_services:
-                await asyncio.gather(self._start_router(), self._start_services())
+                await self._start_processes()
                 self._write_config()
             self._state["status"] = "up"
             self._save_state()
@@ -232,6 +241,15 @@ class Lab:
             if loop.time() > deadline:
                 raise LabError(f"{what} not ready within {timeout:g}s: {_log_tail(proc.log)}")
             await asyncio.sleep(0.05)
+
+    async def _start_processes(self) -> None:
+        # a TaskGroup, not gather: when one fails the other is cancelled before down()
+        try:
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(self._start_router(), name="lab-router")
+                tg.create_task(self._start_services(), name="lab-services")
+        except* LabError as group:
+            raise group.exceptions[0] from None
 
     async def _start_router(self) -> None:
         """The Netopia emulator on the router's LAN address; a save really re-addresses
@@ -387,31 +405,23 @@ class Lab:
 
     async def read_wan(self) -> WanConfig | None:
         """The router namespace's actual WAN address and default gateway, if it has both."""
-        router = self.topo.ns("router")
-        addrs = json.loads((await netns.run(
-            ["ip", "-n", router, "-j", "-4", "addr", "show", "dev", "wan0"])).stdout or "[]")
-        routes = json.loads((await netns.run(
-            ["ip", "-n", router, "-j", "-4", "route", "show", "default"])).stdout or "[]")
-        infos = [i for a in addrs for i in a.get("addr_info", [])]
-        gateways = [r["gateway"] for r in routes if "gateway" in r]
-        if not infos or not gateways:
-            return None
-        iface = IPv4Interface(f"{infos[0]['local']}/{infos[0]['prefixlen']}")
-        return WanConfig(iface.ip, iface.netmask, IPv4Address(gateways[0]))
+        return await observe.read_wan(self.topo)
 
-    # ---- status -------------------------------------------------------------------------
+    async def flap(self, times: int, down: float, up: float) -> None:
+        """Cut and restore the primary `times` times: `down` seconds cut, `up` restored."""
+        for i in range(times):
+            await self.cut()
+            await asyncio.sleep(down)
+            await self.restore()
+            if i + 1 < times:
+                await asyncio.sleep(up)
 
-    async def _link_up(self, role: str, iface: str) -> bool:
-        result = await netns.run(["ip", "-n", self.topo.ns(role), "-j", "link", "show", iface],
-                                 check=False)
-        if result.returncode != 0:
-            return False
-        links = json.loads(result.stdout or "[]")
-        return bool(links) and "UP" in links[0].get("flags", [])
-
-    async def _reaches(self, role: str, address: IPv4Address) -> bool:
-        count = await netns.ping(self.topo.ns(role), str(address), wait=STATUS_PING_WAIT)
-        return count.received > 0
+    async def send_to_backup_mx(self, subject: str, *, rcpt: str = f"user@{MAIL_DOMAIN}",
+                                timeout: float = SEND_TIMEOUT) -> None:
+        """Send one message to the backup MX from the customer's network (as the internet
+        would); it reaches our sink only when the tunnel works (see `sink_messages()`)."""
+        await self.exec("remote", [sys.executable, "-c", _SEND, str(MX_ADDR), rcpt, subject,
+                                   f"{timeout:g}"], timeout=timeout * 3)
 
     async def status(self) -> dict[str, Any]:
         """What exists and what works, as plain data (the CLI prints it, `--json` as is)."""
@@ -428,20 +438,7 @@ class Lab:
         }
         if not result["up"]:
             return result
-        wan = await self.read_wan()
-        on = next((n for n, c in CIRCUITS.items() if wan == c.wan), None)
-        internet, tunnel, link1, link2 = await asyncio.gather(
-            self._reaches("inside", TARGETS[0]),
-            self._reaches("router", TUNNEL_REMOTE.ip),
-            self._link_up("isp1", "wan0"), self._link_up("isp2", "wan0"))
-        result["wan"] = {**(wan.as_dict() if wan else {}), "circuit": on or "unknown"}
-        result["circuits"] = {
-            name: {"link": "up" if link else "down", "active": on == name,
-                   "works": bool(link and on == name and internet),
-                   **({"loss_percent": state.get("loss", 0)} if c is PRIMARY else {})}
-            for (name, c), link in zip(CIRCUITS.items(), (link1, link2), strict=True)}
-        result["internet_from_inside"] = internet
-        result["tunnel"] = {"works": tunnel}
+        result |= await observe.network_status(self.topo, int(state.get("loss", 0)))
         result["services"] = self.services()
         result["sink_messages"] = len(self.sink_messages())
         return result

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
 import sys
 from collections.abc import AsyncIterator
 
@@ -13,7 +14,7 @@ import pytest
 
 from daemon.lab import netns
 from daemon.lab.site import Lab, running_lab
-from daemon.lab.topology import BACKUP, MX_ADDR, PRIMARY
+from daemon.lab.topology import BACKUP, PRIMARY
 
 pytestmark = [pytest.mark.root, pytest.mark.slow]
 
@@ -22,12 +23,6 @@ CLI_TIMEOUT = 60.0
 # Bounds the wait for a message to cross backup MX -> tunnel -> pinhole -> sink.
 DELIVERY_TIMEOUT = 15.0
 
-_SEND = """
-import smtplib, sys
-with smtplib.SMTP(sys.argv[1], 25, timeout=5) as smtp:
-    smtp.sendmail("someone@remote.test", ["user@lab.test"],
-                  "Subject: %s\\r\\n\\r\\nqueued at the backup MX\\r\\n" % sys.argv[2])
-"""
 
 
 @pytest.fixture
@@ -69,7 +64,7 @@ async def test_mx_verify_passes_every_check_through_the_tunnel(full_lab: Lab) ->
 
 
 async def test_mail_sent_to_the_backup_mx_arrives_at_the_inside_sink(full_lab: Lab) -> None:
-    await full_lab.exec("remote", [sys.executable, "-c", _SEND, str(MX_ADDR), "via-backup-mx"])
+    await full_lab.send_to_backup_mx("via-backup-mx")
     loop = asyncio.get_running_loop()
     deadline = loop.time() + DELIVERY_TIMEOUT
     while not any(m["subject"] == "via-backup-mx" for m in full_lab.sink_messages()):
@@ -78,25 +73,71 @@ async def test_mail_sent_to_the_backup_mx_arrives_at_the_inside_sink(full_lab: L
 
 
 async def test_down_stops_every_service_including_postfix_and_sshd() -> None:
-    lab = Lab(new_id := "s" + os.urandom(3).hex(), services=True)
+    lab = Lab("s" + os.urandom(3).hex(), services=True)
     try:
         await lab.up()
-        inodes = {os.stat(f"/run/netns/{ns}").st_ino for ns in lab.topo.namespaces}
+        inodes = _netns_inodes(lab)
         remote_pids = await netns.netns_pids(lab.ns("remote"))
         assert len(remote_pids) >= 2  # sshd and the Postfix master at least
     finally:
         await lab.down()
-    left = []
-    for pid in remote_pids:
-        if netns.pid_alive(pid):
-            left.append(pid)
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                link = os.readlink(f"/proc/{entry}/ns/net")
-            except OSError:
-                continue
-            if int(link.removeprefix("net:[").rstrip("]")) in inodes:
-                left.append(int(entry))
-    assert [p for p in left if netns.pid_alive(p)] == [], new_id
+    assert [p for p in remote_pids if netns.pid_alive(p)] == []
+    assert _processes_in(inodes) == []
     assert not lab.dir.exists()
+
+
+_CRASHING_LAB = """
+import asyncio, sys
+from daemon.lab.site import Lab
+
+async def main():
+    lab = Lab(sys.argv[1], services=True)
+    await lab.up()
+    print("ready", flush=True)
+    await asyncio.sleep(300)
+
+asyncio.run(main())
+"""
+
+
+async def test_down_after_a_crash_of_lab_and_services_leaves_nothing() -> None:
+    lab = Lab("c" + os.urandom(3).hex(), services=True)
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-c", _CRASHING_LAB,
+                                                lab.lab_id, stdout=asyncio.subprocess.PIPE)
+    try:
+        assert proc.stdout is not None
+        async with asyncio.timeout(60):
+            assert (await proc.stdout.readline()).strip() == b"ready"
+        inodes = _netns_inodes(lab)
+        proc.kill()  # the process that made the lab dies hard ...
+        await proc.wait()
+        os.kill(lab.services()["pid"], signal.SIGKILL)  # ... and so does the services process
+        await asyncio.sleep(0.2)
+        orphans = _processes_in(inodes)
+        assert orphans  # sshd, Postfix, mosquitto, the emulator are still running
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+        await Lab(lab.lab_id).down()
+    assert [p for p in orphans if netns.pid_alive(p)] == []
+    assert _processes_in(inodes) == []
+    assert not lab.dir.exists() and not lab.state_file.exists()
+
+
+def _netns_inodes(lab: Lab) -> set[int]:
+    return {os.stat(f"/run/netns/{ns}").st_ino for ns in lab.topo.namespaces}
+
+
+def _processes_in(inodes: set[int]) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            link = os.readlink(f"/proc/{entry}/ns/net")
+        except OSError:
+            continue
+        if int(link.removeprefix("net:[").rstrip("]")) in inodes and netns.pid_alive(int(entry)):
+            found.append(int(entry))
+    return found
