@@ -22,8 +22,6 @@ from .control import (
     ControlError,
     ControlPermissionError,
     ControlProtocolError,
-    ControlTimeout,
-    ControlUnavailable,
     request,
 )
 from .model import Action
@@ -82,25 +80,21 @@ def socket_path(args: argparse.Namespace) -> Path:
     return cfg.control.socket
 
 
+# Most specific first: a ControlTimeout or ControlUnavailable is "no daemon" (69).
+_EXIT_FOR: tuple[tuple[type[ControlError], int], ...] = (
+    (ControlPermissionError, EXIT_NOPERM),
+    (ControlProtocolError, EXIT_PROTOCOL),
+    (ControlError, EXIT_UNAVAILABLE),
+)
+
+
 def _ask(path: Path, message: dict[str, Any], timeout: float) -> dict[str, Any] | int:
     """The daemon's answer, or the exit code after printing why there is none."""
     try:
         return asyncio.run(request(path, message, timeout=timeout))
-    except ControlUnavailable as err:
-        print(f"dslfailover: {err}", file=sys.stderr)
-        return EXIT_UNAVAILABLE
-    except ControlTimeout as err:
-        print(f"dslfailover: {err}", file=sys.stderr)
-        return EXIT_UNAVAILABLE
-    except ControlPermissionError as err:
-        print(f"dslfailover: {err}", file=sys.stderr)
-        return EXIT_NOPERM
-    except ControlProtocolError as err:
-        print(f"dslfailover: {err}", file=sys.stderr)
-        return EXIT_PROTOCOL
     except ControlError as err:
         print(f"dslfailover: {err}", file=sys.stderr)
-        return EXIT_UNAVAILABLE
+        return next(code for kind, code in _EXIT_FOR if isinstance(err, kind))
 
 
 def cmd_status(args: argparse.Namespace) -> int:

@@ -15,10 +15,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import structlog
 
+from daemon.cli import build_parser, main
 from daemon.control import ControlSetupError
 
-from .conftest import Recorder
+from .conftest import Recorder, server_in_thread
 from .test_control import serving
 
 pytestmark = pytest.mark.root
@@ -118,3 +120,15 @@ async def test_daemon_outside_the_group_gets_a_clear_error_and_leaves_no_file(
         f"control.group: cannot give {path} to group id 0 (Operation not permitted): the "
         "daemon must run as root or be a member of that group")
     assert list(shared_dir.iterdir()) == []
+
+
+def test_cli_of_a_user_outside_the_group_exits_77(
+        recorder: Recorder, shared_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = shared_dir / "control.sock"
+    build_parser()  # imports every CLI module now: the interpreter's files are root's only
+    with structlog.testing.capture_logs(), server_in_thread(recorder, path):
+        with acting_as_nobody():
+            code = main(["status", "--socket", str(path)])
+        _, err = capsys.readouterr()
+    assert code == 77
+    assert f"permission denied on {path}" in err
