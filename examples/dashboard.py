@@ -293,19 +293,30 @@ def _payload(payload: Any) -> bytes:
     return str(payload).encode("utf-8")
 
 
+def _positive(kind: type[int] | type[float]) -> Any:
+    def convert(text: str) -> int | float:
+        value = kind(text)
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"must be more than 0 (got {text})")
+        return value
+    return convert
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else "")
     parser.add_argument("--host", default="localhost", help="MQTT broker (default localhost)")
-    parser.add_argument("--port", type=int, default=1883, help="MQTT port (default 1883)")
+    parser.add_argument("--port", type=_positive(int), default=1883,
+                        help="MQTT port (default 1883)")
     parser.add_argument("--username", default=None, help="MQTT user name, if the broker wants one")
     parser.add_argument("--password-file", metavar="FILE", default=None,
                         help="file holding the MQTT password (never on the command line)")
     parser.add_argument("--root", default="dslfailover",
                         help="topic root; sites publish under ROOT/<site>/ (default dslfailover)")
-    parser.add_argument("--events", type=int, default=5, help="events kept per site (default 5)")
+    parser.add_argument("--events", type=_positive(int), default=5,
+                        help="events kept per site (default 5)")
     parser.add_argument("--once", action="store_true",
                         help="print one snapshot after --wait seconds and exit")
-    parser.add_argument("--wait", type=float, default=1.0,
+    parser.add_argument("--wait", type=_positive(float), default=1.0,
                         help="with --once: seconds to collect messages (default 1.0)")
     args = parser.parse_args(argv)
     console = Console()
