@@ -131,14 +131,15 @@ class ScreenDialogue:
 
     async def wait(self, step: str, predicate: Predicate, timeout: float | None = None,
                    *, check_now: bool = True) -> ScreenView:
-        deadline = self.session.deadline(timeout)
+        waited = self.session.step_timeout if timeout is None else timeout
+        deadline = self.session.deadline(waited)
         view = self.view()
         if check_now and predicate(view):
             self._record(view)
             return view
         while True:
             try:
-                chunk = await self.session.next_chunk(step, deadline)
+                chunk = await self.session.next_chunk(step, deadline, waited)
             except Exception:
                 self._record(self.view())
                 raise

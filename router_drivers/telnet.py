@@ -89,8 +89,11 @@ class TelnetSession:
         else:
             self._writer.write(text.encode("latin-1"))
 
-    async def next_chunk(self, step: str, deadline: float) -> str:
-        """The next text from the router, or an error once `deadline` (loop time) passes."""
+    async def next_chunk(self, step: str, deadline: float, waited: float) -> str:
+        """The next text from the router, or an error once `deadline` (loop time) passes.
+
+        `waited` is the timeout the deadline came from, for the error message.
+        """
         if self._reader is None:
             raise RouterConnectError(step, "not connected")
         try:
@@ -98,7 +101,7 @@ class TelnetSession:
                 data = await self._reader.read(4096)
         except TimeoutError as exc:
             raise RouterTimeout(step, "the router stopped answering "
-                                f"(no expected reply within {self.step_timeout}s)",
+                                f"(no expected reply within {waited}s)",
                                 self.recent) from exc
         except OSError as exc:
             raise RouterConnectError(step, f"connection lost: {exc}", self.recent) from exc
@@ -126,7 +129,8 @@ class TextDialogue:
 
         The text read is consumed up to the end of the earliest match.
         """
-        deadline = self.session.deadline(timeout)
+        waited = self.session.step_timeout if timeout is None else timeout
+        deadline = self.session.deadline(waited)
         while True:
             best: tuple[int, str, re.Match[str]] | None = None
             for name, pattern in patterns.items():
@@ -139,7 +143,7 @@ class TextDialogue:
                 self.session.transcript.seen(text)
                 return name, text
             try:
-                chunk = await self.session.next_chunk(step, deadline)
+                chunk = await self.session.next_chunk(step, deadline, waited)
             except Exception:
                 if self._buffer:
                     self.session.transcript.seen(self._buffer)

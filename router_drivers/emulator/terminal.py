@@ -20,6 +20,7 @@ class Terminal:
         self.fragment = fragment
         self._random = random.Random(seed)
         self._pending = ""  # a character read ahead while parsing keys
+        self._after_cr = False  # the last character read was CR: drop a following LF/NUL
 
     async def write(self, text: str) -> None:
         """Send `text`, in a few random pieces with a pause between when fragmenting."""
@@ -37,11 +38,15 @@ class Terminal:
         return
 
     async def char(self) -> str:
-        """One character; '' at the end of the connection."""
+        """One character; '' at the end of the connection. CR LF and CR NUL read as CR."""
         if self._pending:
             ch, self._pending = self._pending, ""
             return ch
-        return str(await self.reader.read(1))
+        while True:
+            ch = str(await self.reader.read(1))
+            after_cr, self._after_cr = self._after_cr, ch == "\r"
+            if not (after_cr and ch in ("\n", "\x00")):
+                return ch
 
     async def key(self) -> str:
         """One key: a character, or an escape sequence such as '\\x1b[B'."""
@@ -60,21 +65,13 @@ class Terminal:
         return "\x1b[" + final
 
     async def line(self, *, echo: bool = True) -> str | None:
-        """A line up to CR or LF (CR LF / CR NUL counted once); None at end of connection."""
+        """A line up to CR or LF; None at the end of the connection."""
         buf: list[str] = []
         while True:
             ch = await self.char()
             if ch == "":
                 return None
             if ch in ("\r", "\n"):
-                if ch == "\r":
-                    try:
-                        async with asyncio.timeout(0.02):
-                            nxt = await self.char()
-                        if nxt not in ("\n", "\x00"):
-                            self._pending = nxt
-                    except TimeoutError:
-                        pass
                 if echo:
                     await self.write("\r\n")
                 return "".join(buf)
