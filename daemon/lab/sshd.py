@@ -97,6 +97,11 @@ class Sshd:
             "",
         ]))
 
+    @property
+    def pid(self) -> int | None:
+        """The listening sshd's process id (its session children are the connections)."""
+        return self._proc.pid if self._proc is not None else None
+
     def other_host_key_line(self) -> str:
         """A known_hosts line for this host:port with a different key (a "changed" key)."""
         key = asyncssh.generate_private_key("ssh-ed25519").export_public_key().decode()

@@ -141,3 +141,35 @@ async def test_mail_path_times_out_on_a_silent_server_within_smtp_timeout(
     assert not check.ok
     assert "banner: no complete reply within 0.5s; nothing seen" in check.detail
     assert took < 2.0
+
+
+async def test_postfix_config_that_cannot_be_read_fails_the_map_checks_with_the_reason(
+        mx: MxWorld) -> None:
+    async with BackupMx(mx.settings(config_dir="/nonexistent/postfix")) as bmx:
+        report = await bmx.verify()
+    failed = [c for c in report.checks if not c.ok]
+    assert [c.name for c in failed] == ["transport_source", "transport_compiled",
+                                        "relay_source", "relay_compiled", "maps_fresh"]
+    assert all("cannot read the Postfix config: postconf:" in c.detail for c in failed)
+    assert "/nonexistent/postfix" in failed[0].detail
+
+
+def _session_children(sshd_pid: int) -> list[int]:
+    """The per-connection sshd processes forked by our sshd (never anyone else's)."""
+    path = Path(f"/proc/{sshd_pid}/task/{sshd_pid}/children")
+    return [int(p) for p in path.read_text().split()]
+
+
+async def test_reconnects_after_the_connection_was_dropped(mx: MxWorld) -> None:
+    import os
+    import signal
+
+    assert mx.sshd.pid is not None
+    before = mx.sshd.log_tail(10**6).count("Accepted publickey")
+    async with BackupMx(mx.settings()) as bmx:
+        assert (await bmx.verify()).ok
+        for pid in _session_children(mx.sshd.pid):
+            os.kill(pid, signal.SIGTERM)
+        await asyncio.sleep(0.3)   # let the client see the connection close
+        assert (await bmx.verify()).ok
+    assert mx.sshd.log_tail(10**6).count("Accepted publickey") == before + 2

@@ -137,3 +137,14 @@ def test_domain_listed_in_relay_domains_itself_is_relayed() -> None:
 def test_only_a_dot_domain_in_relay_domains_does_not_relay_the_domain() -> None:
     relay = parse_relay_domains(".unixwiz.net")
     assert not relay_source("unixwiz.net", relay, []).ok
+
+
+def test_example_transport_and_relays_pass_the_source_checks() -> None:
+    examples = Path(__file__).parent.parent.parent / "examples" / "postfix"
+    transport = parse_map((examples / "transport").read_text(), "transport")
+    relays = parse_map((examples / "relays").read_text(), "relays")
+    assert transport.warnings == () and relays.warnings == ()
+    assert transport_source("unixwiz.net", "smtp:[192.168.7.254]:25",
+                            [SourceRead(MapRef("hash", "/etc/postfix/transport"), transport)]).ok
+    relay = parse_relay_domains("hash:/etc/postfix/relays")
+    assert relay_source("unixwiz.net", relay, [SourceRead(relay.tables[0], relays)]).ok
