@@ -112,6 +112,11 @@ class CliConsole:
             await self.term.write(netstat_i(self.state.saved))
         elif cmd == "netstat" and words[1:] == ["-r"]:
             await self.term.write(netstat_r(self.state.saved))
+        elif cmd == "restart":
+            await self.term.write("Restarting...\r\n")
+            if self.state.restart is not None:
+                await self.state.restart()
+            return False
         elif cmd == "help" or cmd == "?":
             await self.term.write(HELP)
         else:

@@ -53,17 +53,15 @@ class Emulator:
             self._server = None
 
     async def restart(self) -> None:
-        """Drop every session, stay away `restart_delay` seconds, then listen again."""
-        task = asyncio.create_task(self._restart(), name="emulator-restart")
+        """Stop listening and drop every session now; listen again `restart_delay` later."""
+        if self._server is not None:
+            self._server.close()  # closes the listener and every client transport
+            self._server = None
+        task = asyncio.create_task(self._come_back(), name="emulator-restart")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _restart(self) -> None:
-        await asyncio.sleep(0.05)  # let the console say "Restarting..."
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
-            self._server = None
+    async def _come_back(self) -> None:
         await asyncio.sleep(self.state.options.restart_delay or 0.0)
         await self.start()
 

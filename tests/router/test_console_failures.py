@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import pytest
@@ -186,3 +187,56 @@ async def test_cli_gateway_off_the_subnet_is_refused_at_save(
     assert "not on the ethernet B subnet" in info.value.seen
     assert state.saves == 0
     assert state.saved == PRIMARY
+
+
+async def test_cli_bad_value_from_a_template_is_refused_and_nothing_saved(
+        emulator: EmulatorFactory) -> None:
+    host, port, state = await emulator("cli")
+    driver = create_driver("netopia-cli", telnet_settings(host, port, dialogue={
+        "commands": {"set": ["set ip ethernet B address {address}/{prefixlen}",
+                             "set ip gateway {gateway}"]}}))
+    with pytest.raises(RouterRefused, match=r"set ip ethernet B address 198\.51\.100\.10/29") \
+            as info:
+        await driver.apply_wan(BACKUP)
+    assert 'invalid IP address "198.51.100.10/29"' in info.value.seen
+    assert state.saves == 0
+
+
+@both
+async def test_password_asked_but_none_configured_is_an_auth_error(
+        emulator: EmulatorFactory, console: str, driver_name: str) -> None:
+    host, port, _ = await emulator(console)
+    driver = create_driver(driver_name, telnet_settings(host, port, password=None))
+    with pytest.raises(RouterAuthError, match="none is configured"):
+        await driver.read_wan()
+
+
+async def test_menu_that_hangs_after_the_first_key_times_out(
+        emulator: EmulatorFactory) -> None:
+    host, port, state = await emulator("menu", hang_at="menu")
+    driver = create_driver("netopia-menu", telnet_settings(host, port, step_timeout=0.5))
+    with pytest.raises(RouterTimeout, match=r"select 'System Configuration\.\.\.'"):
+        await driver.apply_wan(BACKUP)
+    assert state.saves == 0
+
+
+async def test_cli_restart_command_drops_the_session_and_the_router_comes_back(
+        emulator: EmulatorFactory) -> None:
+    host, port, _ = await emulator("cli", restart_delay=0.5)
+    driver = create_driver("netopia-cli", telnet_settings(host, port, dialogue={
+        "commands": {"logout": "restart"}}))
+    assert await driver.read_wan() == PRIMARY
+    outcomes: list[str] = []
+    async with asyncio.timeout(5):
+        while "back" not in outcomes:
+            try:
+                _, writer = await asyncio.open_connection(host, port)
+            except OSError:
+                outcomes.append("refused")
+            else:
+                writer.close()
+                if "refused" in outcomes:
+                    outcomes.append("back")
+            await asyncio.sleep(0.02)
+    assert outcomes[0] == "refused"
+    assert await create_driver("netopia-cli", telnet_settings(host, port)).read_wan() == PRIMARY
