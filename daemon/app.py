@@ -81,6 +81,7 @@ class Daemon:
         self.since_wall = datetime.now(UTC)
         self._waiters: dict[int, asyncio.Future[dict[str, Any]]] = {}
         self._router_task: asyncio.Task[None] | None = None
+        self._actions: set[asyncio.Task[None]] = set()
         self._tg: asyncio.TaskGroup | None = None
         self._failover_started: float | None = None
         self.mqtt: Any = None
@@ -99,11 +100,12 @@ class Daemon:
         self.audit.sinks.append(self._persist_seq)
         privileged = choose_privileged(self.cfg.primary.privileged)
         self._setup_publishers()
-        if persisted.intent:
+        for slot, intent in (persisted.intent or {}).items():
             self.audit.emit(EventKind.ACTION,
-                            f"interrupted before it finished: {persisted.intent.get('what')}"
-                            " — the router is read to decide where we are",
-                            detail={"intent": persisted.intent}, level="warning")
+                            f"interrupted before it finished: {intent.get('what')} (started "
+                            f"{intent.get('at')}); the router is read to decide where we are",
+                            detail={"interrupted": slot, **intent}, level="warning")
+        if persisted.intent:
             persisted.intent = None
             self.store.save()
         try:
@@ -133,10 +135,8 @@ class Daemon:
                 await self.stop.wait()
                 self.notifier.stopping()
                 await self._grace()
-                for task in workers:
+                for task in (*workers, *self._actions):
                     task.cancel()
-                if self._router_task is not None:
-                    self._router_task.cancel()
         finally:
             self._tg = None
             self.store.data.seq = self.audit.seq
@@ -241,7 +241,7 @@ class Daemon:
             if self.metrics is not None:
                 self.metrics.failover_duration(took)
         if self.metrics is not None:
-            self.metrics.count_transition(t.from_state, t.to_state, t.reason.split(":")[0])
+            self.metrics.count_transition(t.from_state, t.to_state, reason_kind(t.reason))
         if t.to_state in (State.PRIMARY, State.BACKUP) and t.from_state in (
                 State.FAILING_OVER, State.FAILING_BACK, State.STARTING, State.FAULT):
             # the router moved (or was found): old evidence about the primary is moot
@@ -266,13 +266,19 @@ class Daemon:
         what = _ACTION_NAMES.get(type(action), type(action).__name__)
         if isinstance(action, m.ApplyWan):
             what = f"{what} {action.circuit.value}"
-        self.store.data.intent = {"what": what, "at": datetime.now(UTC).isoformat()}
+        # recorded before it starts: a crash mid-action is reported at the next start
+        slot = "router" if isinstance(action, m.ApplyWan | m.ReadRouter) else "mx"
+        intents = dict(self.store.data.intent or {})
+        intents[slot] = {"what": what, "at": datetime.now(UTC).isoformat()}
+        self.store.data.intent = intents
         self.store.save()
-        task = self._tg.create_task(self._execute(action, what), name=f"action-{what}")
+        task = self._tg.create_task(self._execute(action, what, slot), name=f"action-{what}")
+        self._actions.add(task)
+        task.add_done_callback(self._actions.discard)
         if isinstance(action, m.ApplyWan | m.ReadRouter):
             self._router_task = task
 
-    async def _execute(self, action: m.Effect, what: str) -> None:
+    async def _execute(self, action: m.Effect, what: str, slot: str) -> None:
         self.audit.emit(EventKind.ACTION, f"{what}: started", detail={"action": what})
         outcome: Outcome = await self.executor.run(action)
         ok = outcome.event.ok
@@ -286,7 +292,10 @@ class Daemon:
             if isinstance(action, m.VerifyMx):
                 for check in outcome.detail.get("checks", []):
                     self.metrics.mx_check(check["name"], check["ok"])
-        self.store.data.intent = None
+        intents = dict(self.store.data.intent or {})
+        intents.pop(slot, None)
+        self.store.data.intent = intents or None
+        self.store.save()
         await self.events.put(outcome.event)
 
     # -- probes and time -----------------------------------------------------------
@@ -443,6 +452,19 @@ _ACTION_NAMES: dict[type[Any], str] = {
     m.ReadRouter: "read router", m.ApplyWan: "apply", m.VerifyMx: "verify backup MX",
     m.RepairMx: "repair backup MX", m.FlushMx: "flush backup MX queue",
 }
+
+
+def reason_kind(reason: str) -> str:
+    """A small fixed vocabulary for metrics labels (reasons carry pids, counts, text)."""
+    for prefix, kind in (("primary down", "primary_down"), ("trial", "trial"),
+                         ("retry", "retry"), ("router", "router"), ("cannot read", "router"),
+                         ("failover failed", "action_failed"),
+                         ("failback failed", "action_failed"), ("primary up", "primary_up")):
+        if reason.startswith(prefix):
+            return kind
+    if " by " in reason.split(":")[0]:
+        return "operator"
+    return "other"
 
 
 def _health(ctx: m.Context) -> tuple[Any, ...]:

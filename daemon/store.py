@@ -36,7 +36,8 @@ class Persisted:
     failovers: int = 0
     failbacks: int = 0
     failback_times: list[float] = field(default_factory=list)  # wall clock, for flapping
-    intent: dict[str, Any] | None = None   # router/MX action in flight: {action, target, at}
+    # actions in flight by slot ("router", "mx"): {"what": ..., "at": ...}
+    intent: dict[str, dict[str, Any]] | None = None
 
 
 class Store:
@@ -57,7 +58,15 @@ class Store:
             with contextlib.suppress(OSError):
                 self.path.rename(self.path.with_suffix(".damaged"))
             return self.data
+        if not isinstance(raw, dict):
+            log.warning("state file is not a JSON object; ignored", path=str(self.path))
+            return self.data
         known = {k: v for k, v in raw.items() if k in Persisted.__dataclass_fields__}
+        intent = known.get("intent")
+        if intent is not None and not (isinstance(intent, dict) and all(
+                isinstance(v, dict) for v in intent.values())):
+            log.warning("state file: unreadable intent kept out", intent=repr(intent)[:200])
+            known["intent"] = {"unknown": {"what": repr(intent)[:200]}}
         try:
             self.data = Persisted(**known)
         except TypeError as exc:
