@@ -38,6 +38,7 @@ class SshLink:
         self._conn: asyncssh.SSHClientConnection | None = None
         self._sftp: asyncssh.SFTPClient | None = None
         self._lock = asyncio.Lock()
+        self._sftp_lock = asyncio.Lock()
 
     @property
     def where(self) -> str:
@@ -84,14 +85,16 @@ class SshLink:
 
     async def sftp(self) -> asyncssh.SFTPClient:
         conn = await self.connection()
-        if self._sftp is None:
-            try:
-                async with asyncio.timeout(self._s.command_timeout):
-                    self._sftp = await conn.start_sftp_client()
-            except (TimeoutError, OSError, asyncssh.Error) as exc:
-                raise MxCommandError("sftp", f"{self.where}: no SFTP session: "
-                                     f"{_describe(exc)}") from None
-        return self._sftp
+        # parallel reads share one SFTP session: only the first caller opens it
+        async with self._sftp_lock:
+            if self._sftp is None:
+                try:
+                    async with asyncio.timeout(self._s.command_timeout):
+                        self._sftp = await conn.start_sftp_client()
+                except (TimeoutError, OSError, asyncssh.Error) as exc:
+                    raise MxCommandError("sftp", f"{self.where}: no SFTP session: "
+                                         f"{_describe(exc)}") from None
+            return self._sftp
 
     async def run(self, argv: Sequence[str], step: str, *, check: bool = True) -> CommandResult:
         command = shlex.join(argv)

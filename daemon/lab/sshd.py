@@ -75,7 +75,7 @@ class Sshd:
         pub = client.export_public_key().decode().strip()
         (self.dir / "authorized_keys").write_text(pub + "\n")
         host_pub = host_key.export_public_key().decode().split()
-        self.known_hosts.write_text(f"[{self.host}]:{self.port} {host_pub[0]} {host_pub[1]}\n")
+        self.known_hosts.write_text(f"{self.host_pattern} {host_pub[0]} {host_pub[1]}\n")
         self.config.write_text("\n".join([
             f"Port {self.port}",
             f"ListenAddress {self.host}",
@@ -106,7 +106,13 @@ class Sshd:
         """A known_hosts line for this host:port with a different key (a "changed" key)."""
         key = asyncssh.generate_private_key("ssh-ed25519").export_public_key().decode()
         kind, b64 = key.split()[:2]
-        return f"[{self.host}]:{self.port} {kind} {b64}\n"
+        return f"{self.host_pattern} {kind} {b64}\n"
+
+    @property
+    def host_pattern(self) -> str:
+        """How known_hosts names this server: `[host]:port`, or plain `host` on port 22
+        (OpenSSH and asyncssh look the default port up without brackets)."""
+        return self.host if self.port == 22 else f"[{self.host}]:{self.port}"
 
     async def start(self) -> None:
         try:
