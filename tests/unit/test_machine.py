@@ -266,3 +266,33 @@ def test_backup_verifies_the_mx_on_a_schedule() -> None:
     d = step(d.ctx, MxResult(d.ctx.mx_job or 0, True), 2.0)  # the flush
     assert step(d.ctx, Tick(), 200.0).actions == ()
     assert isinstance(only(step(d.ctx, Tick(), 301.0), VerifyMx), VerifyMx)
+
+
+def test_a_primary_flapping_every_30s_for_10_minutes_bounds_the_router_actions() -> None:
+    # auto failback, 60 s hold-down doubling per recent failback; the primary is down for
+    # 15 s and up for 15 s, over and over, for ten minutes
+    cfg = replace(CFG, failback_mode="auto", hold_down=60, hold_down_max=3600, mx=False)
+    ctx = on(cfg, Circuit.PRIMARY, now=0.0)
+    applies: list[tuple[float, Circuit]] = []
+    now = 0.0
+    while now < 600.0:
+        phase = now % 30.0
+        events: list[object] = [Tick()]
+        if phase == 0.0:
+            events.append(PrimaryDown({"summary": "flap"}))
+        elif phase == 15.0:
+            events.append(PrimaryUp({"summary": "flap"}))
+        for ev in events:
+            d = step(ctx, ev, now)  # type: ignore[arg-type]
+            ctx = d.ctx
+            for a in d.actions:
+                if isinstance(a, ApplyWan):
+                    applies.append((now, a.circuit))
+                    ctx = step(ctx, RouterResult(a.action_id, True, a.circuit), now).ctx
+        now += 0.5
+    failbacks = [t for t, c in applies if c == Circuit.PRIMARY]
+    # hold-downs of 60 + 120 + 240 s fit in ten minutes; 480 more would not
+    assert len(failbacks) <= 3, applies
+    assert len(applies) <= 7, applies
+    gaps = [b - a for a, b in zip(failbacks, failbacks[1:], strict=False)]
+    assert all(g2 > g1 for g1, g2 in zip(gaps, gaps[1:], strict=False))
