@@ -98,10 +98,15 @@ class ScreenView:
         return self.fields().get(norm(label))
 
     def highlight(self) -> Highlight | None:
-        """The one highlighted item, or None while there is none or more than one."""
-        if len(self.reverse) != 1:
+        """The one highlighted item, or None while there is none or more than one.
+
+        A title drawn in reverse video (some firmware does) is not a highlight.
+        """
+        title_row = next((i for i, line in enumerate(self.lines) if line.strip()), -1)
+        runs = [r for r in self.reverse if r[0] != title_row]
+        if len(runs) != 1:
             return None
-        row, col, run = self.reverse[0]
+        row, col, run = runs[0]
         line = self.lines[row]
         m = _FIELD.search(line)
         if m and m.start("value") <= col < m.end("value") + 1:

@@ -129,7 +129,7 @@ def sshd() -> Iterator[Sshd]:
             f"AuthorizedKeysFile {tmp / 'authorized_keys'}\nStrictModes no\nUsePAM no\n"
             "PasswordAuthentication no\nKbdInteractiveAuthentication no\n"
             "PubkeyAuthentication yes\nPermitRootLogin prohibit-password\nPidFile none\n"
-            "LogLevel ERROR\n")
+            "LogLevel ERROR\nUseDNS no\n")
         proc = subprocess.Popen(["/usr/sbin/sshd", "-D", "-e", "-f", str(tmp / "sshd_config")],
                                 start_new_session=True, stderr=subprocess.DEVNULL)
         _wait_port("127.0.0.1", port, proc, 10.0)

@@ -86,3 +86,17 @@ def test_cli_parse_error_shows_what_was_read() -> None:
 def test_ip_json_without_an_address_is_a_parse_error() -> None:
     with pytest.raises(RouterParseError, match="wan0 has no global IPv4 address"):
         parse_ip_json("wan0", '[{"ifname": "wan0", "addr_info": []}]', "[]")
+
+
+def test_title_in_reverse_video_is_not_taken_for_the_highlight() -> None:
+    raw = ("\x1b[2J\x1b[2;30H\x1b[7m Main Menu \x1b[0m"
+           "\x1b[5;10HEasy Setup...\x1b[6;10H\x1b[7mSystem Configuration...\x1b[0m")
+    highlight = ScreenView.render(raw).highlight()
+    assert highlight is not None
+    assert highlight.label == "System Configuration..."
+
+
+def test_two_highlight_bars_mid_redraw_are_no_highlight_yet() -> None:
+    raw = ("\x1b[2J\x1b[2;30HMain Menu"
+           "\x1b[5;10H\x1b[7mEasy Setup...\x1b[0m\x1b[6;10H\x1b[7mSystem Configuration...\x1b[0m")
+    assert ScreenView.render(raw).highlight() is None
