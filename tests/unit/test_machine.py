@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import replace
 
 from daemon.machine import (
@@ -294,5 +295,5 @@ def test_a_primary_flapping_every_30s_for_10_minutes_bounds_the_router_actions()
     # hold-downs of 60 + 120 + 240 s fit in ten minutes; 480 more would not
     assert len(failbacks) <= 3, applies
     assert len(applies) <= 7, applies
-    gaps = [b - a for a, b in zip(failbacks, failbacks[1:], strict=False)]
-    assert all(g2 > g1 for g1, g2 in zip(gaps, gaps[1:], strict=False))
+    gaps = [b - a for a, b in itertools.pairwise(failbacks)]
+    assert all(g2 > g1 for g1, g2 in itertools.pairwise(gaps))
