@@ -110,3 +110,14 @@ async def test_failed_reload_restores_the_backup_and_says_so(mx: MxWorld) -> Non
             await bmx.repair()
     assert mx.postfix.transport.read_bytes() == original
     assert await _query(mx) == f"smtp:127.0.0.1:{mx.sink.port}"
+
+
+async def test_repair_refuses_when_relay_domains_has_no_table_to_edit(mx: MxWorld) -> None:
+    # relaying is configured in main.cf only, without us: repair never edits main.cf
+    await mx.postfix.set_main({"relay_domains": "example.org"})
+    before = mx.postfix.transport.read_bytes()
+    async with BackupMx(mx.settings()) as bmx:
+        with pytest.raises(MxRepairError, match="relay_domains has no hash/lmdb/cdb text "
+                                                "table to edit"):
+            await bmx.repair()
+    assert mx.postfix.transport.read_bytes() == before
