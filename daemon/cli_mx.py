@@ -61,7 +61,10 @@ def _handler(args: argparse.Namespace) -> int:
         kind = "cannot reach the backup MX" if isinstance(exc, MxConnectError) \
             else f"mx {args.mx_action} failed"
         if args.json:
-            print_json({"ok": False, "checks": [], "error": f"{kind}: {exc}"})
+            # verify keeps its {"ok", "checks"} shape (no check could run); all say why
+            shape: dict[str, Any] = {"ok": False, "checks": []} \
+                if args.mx_action == "verify" else {"ok": False}
+            print_json({**shape, "error": f"{kind}: {exc}"})
         print(f"dslfailover: {kind}: {exc}", file=sys.stderr)
         return EXIT_FAILED
 
