@@ -38,11 +38,14 @@ async def test_connect_publishes_online_and_the_retained_state(broker: Mosquitto
 
 async def test_latest_state_wins(broker: Mosquitto, prefix: str) -> None:
     pub = MqttPublisher(mqtt_config(broker), prefix=prefix, site="s", password=None)
-    async with running(pub), watching(broker, f"{prefix}/state") as live:
-        await live.wait_for(lambda ms: pub.connected)
+    async with running(pub), watching(broker, f"{prefix}/#") as live:
+        await live.wait_payload(f"{prefix}/availability", b"online")
         for state in (State.FAILING_OVER, State.BACKUP):
             pub.publish_state(snapshot(state, link=LinkHealth.DOWN))
-        await live.wait_for(lambda ms: any(m.json()["state"] == "backup" for m in ms))
+        await live.wait_for(lambda ms: any(m.json()["state"] == "backup"
+                                          for m in live.on(f"{prefix}/state")))
+    # both came in one go, so only the latest was sent
+    assert [m.json()["state"] for m in live.on(f"{prefix}/state")] == ["backup"]
     async with watching(broker, f"{prefix}/state") as late:
         await late.wait_for(lambda ms: len(ms) >= 1)
     assert late.messages[0].json()["state"] == "backup"
