@@ -157,6 +157,8 @@ def maps_fresh(stamps: Sequence[Stamp]) -> Check:
             stale.append(f"{st.ref.name} is missing")
         elif st.compiled_mtime is None:
             stale.append(f"{st.compiled_path} is missing: run postmap {st.ref}")
+        # SFTP (v3) gives whole seconds: a map rebuilt in the second of its last edit
+        # counts as fresh, since the two cannot be told apart
         elif st.compiled_mtime < st.source_mtime:
             age = st.source_mtime - st.compiled_mtime
             stale.append(f"{st.compiled_path} is {age}s older than {st.ref.name}: "

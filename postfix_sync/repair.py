@@ -96,7 +96,7 @@ async def run_repair(remote: Remote, mx: BackupMx, *, dry_run: bool) -> RepairRe
     backups: list[tuple[Edit, str]] = []
     try:
         for edit in edits:
-            backup = f"{edit.ref.name}.{stamp}.bak"
+            backup = await _free_name(remote, f"{edit.ref.name}.{stamp}", ".bak")
             await remote.write_atomic(backup, edit.old, tag, copy_mode_from=edit.ref.name)
             backups.append((edit, backup))
             await remote.write_atomic(edit.ref.name, edit.new, tag)
@@ -112,6 +112,15 @@ async def run_repair(remote: Remote, mx: BackupMx, *, dry_run: bool) -> RepairRe
             f"{c.name}: {c.detail}" for c in bad) + f"; {restored}")
     return RepairReport(True, diff, tuple(b for _, b in backups), after,
                         detail="ran: " + ", ".join(steps))
+
+
+async def _free_name(remote: Remote, base: str, suffix: str) -> str:
+    """A backup name not taken yet: two repairs in one second keep both originals."""
+    name, n = base + suffix, 0
+    while await remote.mtime(name) is not None:
+        n += 1
+        name = f"{base}-{n}{suffix}"
+    return name
 
 
 async def _rebuild(remote: Remote, refs: list[MapRef]) -> None:
