@@ -40,8 +40,7 @@ async def test_events_from_an_outage_arrive_in_order_after_broker_restart(
     pub.publish_state(snapshot(State.PRIMARY))
     pub.publish_event(event(1))
     async with running(pub):
-        async with watching(own_broker, f"{prefix}/event") as before:
-            await before.wait_for(lambda ms: len(ms) >= 1)
+        await wait_until(lambda: pub.connected and pub.buffered_events == 0)  # PUBACKed
         own_broker.kill()
         await wait_until(lambda: not pub.connected)
         for seq in range(2, 12):
