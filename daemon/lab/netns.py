@@ -143,6 +143,14 @@ def pid_alive(pid: int) -> bool:
     return _alive(pid)
 
 
+def pid_in_netns(pid: int, ns: str) -> bool:
+    """Whether `pid` lives in namespace `ns`: a recorded pid may have been reused since."""
+    try:
+        return os.stat(f"/proc/{pid}/ns/net").st_ino == os.stat(f"/run/netns/{ns}").st_ino
+    except OSError:
+        return False
+
+
 async def kill_all(pids: Sequence[int], *, groups: bool = False,
                    grace: float = KILL_GRACE) -> None:
     """SIGTERM every pid (or its process group), then SIGKILL what is left after `grace`."""

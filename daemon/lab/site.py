@@ -276,7 +276,10 @@ class Lab:
         state = self._state or self._load_state()
         removed: list[str] = []
         records = [p for p in state.get("processes", []) if isinstance(p, dict)]
-        pids = [int(p["pid"]) for p in records if netns.pid_alive(int(p["pid"]))]
+        # only pids still in the lab's namespace: after a crash or reboot a recorded pid
+        # may belong to someone else by now (the sweep below catches the rest)
+        pids = [int(p["pid"]) for p in records
+                if netns.pid_alive(int(p["pid"])) and netns.pid_in_netns(int(p["pid"]), p["ns"])]
         await netns.kill_all(pids, groups=True, grace=STOP_GRACE)
         removed += [f"process {p['name']} (pid {p['pid']})" for p in records
                     if int(p["pid"]) in pids]

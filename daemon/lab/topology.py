@@ -161,7 +161,10 @@ class Topology:
             lines[self.ns(c.isp)] += [
                 f"addr add {c.gateway} dev wan0", up("wan0"),
                 f"addr add {c.uplink} dev up0", up("up0"),
-                f"route add default via {c.uplink_peer.ip}"]
+                f"route add default via {c.uplink_peer.ip}",
+                # while the DSL line is down its subnet is unreachable, not bounced back
+                # to the internet (which would send it straight back: a routing loop)
+                f"route add unreachable {c.subnet} metric 1000"]
             internet += [f"addr add {c.uplink_peer} dev {c.isp}", up(c.isp),
                          f"route add {c.subnet} via {c.uplink.ip}"]
         internet += [f"addr add {REMOTE_UPLINK_GW} dev remote", up("remote")]

@@ -145,3 +145,21 @@ async def test_a_failed_bring_up_removes_what_it_had_made(lab_root: Path) -> Non
         await lab.up()
     assert await _lab_namespaces(lab) == []
     assert not lab.state_file.exists()
+
+
+async def test_down_leaves_alone_a_recorded_pid_now_outside_the_lab(lab_root: Path) -> None:
+    # after a crash and a long time, a recorded pid may belong to someone else
+    lab = Lab(new_lab_id(), root=lab_root, services=False)
+    bystander = await asyncio.create_subprocess_exec("sleep", "60", start_new_session=True)
+    try:
+        await lab.up()
+        state = json.loads(lab.state_file.read_text())
+        state["processes"].append({"name": "reused", "ns": lab.ns("inside"),
+                                   "pid": bystander.pid, "argv": ["sleep"], "log": ""})
+        lab.state_file.write_text(json.dumps(state))
+        await Lab(lab.lab_id, root=lab_root, services=False).down()
+        assert netns.pid_alive(bystander.pid)
+    finally:
+        bystander.kill()
+        await bystander.wait()
+        await lab.down()
