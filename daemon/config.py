@@ -154,6 +154,7 @@ class BackupMxConfig(_Section):
     verify_interval: Seconds = 300.0  # while on backup (and on primary, less often)
     connect_timeout: Seconds = 10.0
     command_timeout: Seconds = 20.0
+    smtp_timeout: Seconds = 10.0      # each step of the mail_path SMTP dialogue
     config_dir: str | None = None     # Postfix config dir on the MX, if not the default
     postfix_prefix: str = ""          # e.g. "sudo -n " before postmap/postfix/postqueue
 

@@ -43,6 +43,7 @@ def mx_settings(cfg: Config) -> MxSettings | None:
         nexthop=mx.nexthop,
         connect_timeout=mx.connect_timeout,
         command_timeout=mx.command_timeout,
+        smtp_timeout=mx.smtp_timeout,
         config_dir=mx.config_dir,
         postconf=f"{prefix}postconf",
         postmap=f"{prefix}postmap",

@@ -1,0 +1,93 @@
+"""A failover by the daemon ends with the mail queued on the backup MX delivered.
+
+The daemon (in-process, dry-run router) talks to the real backup MX of tests/mx: an
+OpenSSH sshd and a private Postfix whose transport points at the sink standing in for
+our mail server behind the tunnel. Mail is queued while the sink is down (the tunnel is
+down with the primary); then the failover verifies the MX and flushes its queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from daemon.app import Daemon
+from daemon.config import load_config, load_secrets
+from daemon.lab.postfix import RETRY_DELAY
+from daemon.model import Action, EventKind, MailPath, OperatorCommand, State
+
+from .conftest import DOMAIN, MxWorld
+from .test_flush import _queue_one_while_sink_down
+
+pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.root, pytest.mark.slow]
+
+
+def daemon_config(tmp: Path, w: MxWorld) -> Path:
+    path = tmp / "dslfailover.toml"
+    path.write_text(f"""
+site = "mxtest"
+state_dir = "{tmp / 'state'}"
+[primary]
+targets = ["127.0.0.1"]
+[router]
+driver = "dry-run"
+[router.primary]
+address = "10.91.0.2"
+netmask = "255.255.255.0"
+gateway = "10.91.0.1"
+[router.backup]
+address = "10.92.0.2"
+netmask = "255.255.255.0"
+gateway = "10.92.0.1"
+[backup_mx]
+host = "127.0.0.1"
+port = {w.sshd.port}
+user = "{w.sshd.user}"
+key_file = "{w.sshd.client_key}"
+known_hosts = "{w.sshd.known_hosts}"
+domain = "{DOMAIN}"
+nexthop = "{w.nexthop}"
+config_dir = "{w.postfix.config_dir}"
+smtp_timeout = 3.0
+[mqtt]
+enabled = false
+[control]
+socket = "{tmp / 'control.sock'}"
+""")
+    return path
+
+
+async def test_failover_verifies_the_mx_and_the_flush_delivers_the_queued_mail(
+        mx: MxWorld, tmp_path: Path) -> None:
+    await _queue_one_while_sink_down(mx, "queued-during-outage")
+    delivered_before = len(mx.sink.received)
+    cfg = load_config(daemon_config(tmp_path, mx))
+    daemon = Daemon(cfg, load_secrets(cfg))
+    task = asyncio.create_task(daemon.run())
+    loop = asyncio.get_running_loop()
+    try:
+        async with asyncio.timeout(30):
+            while daemon.ctx is None or daemon.ctx.state != State.PRIMARY:
+                await asyncio.sleep(0.05)
+        started = loop.time()
+        await daemon.submit(OperatorCommand(Action.FAILOVER, "primary cut", "pytest"))
+        await mx.sink.wait_for(delivered_before + 1, timeout=30)
+        delay = mx.sink.received[-1].at - started
+        async with asyncio.timeout(30):  # the flush action reports after the delivery
+            while not daemon.ctx.flushed:
+                await asyncio.sleep(0.05)
+    finally:
+        daemon.stop.set()
+        await asyncio.wait_for(task, 30)
+    print(f"\nfailover command -> queued mail delivered: {delay:.2f} s "
+          f"(Postfix's own retry: {RETRY_DELAY} s)")
+    assert b"Subject: queued-during-outage" in mx.sink.received[-1].content
+    assert delay < RETRY_DELAY / 10
+    assert daemon.ctx is not None
+    assert daemon.ctx.state == State.BACKUP
+    assert daemon.ctx.mail_path == MailPath.OK
+    reasons = [e.reason for e in daemon.audit.recent if e.kind == EventKind.ACTION]
+    assert "backup MX verified" in reasons
+    assert any(r.startswith("backup MX queue flushed (") for r in reasons), reasons
