@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
+import daemon.mqtt
 from daemon.lab.mosquitto import Mosquitto
 from daemon.model import State
 from daemon.mqtt import MqttPublisher
@@ -155,3 +156,64 @@ async def test_right_password_connects(auth_broker: Mosquitto, prefix: str) -> N
     async with running(pub):
         await wait_until(lambda: pub.connected)
     assert pub.buffered_events == 0
+
+
+class OneWayBlackhole:
+    """A loopback TCP relay to the broker that can swallow everything the broker sends."""
+
+    def __init__(self, upstream_port: int) -> None:
+        self.upstream_port = upstream_port
+        self.blackhole = False
+        self.server: asyncio.Server | None = None
+
+    async def start(self) -> int:
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        return int(self.server.sockets[0].getsockname()[1])
+
+    async def _serve(self, r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+        ur, uw = await asyncio.open_connection("127.0.0.1", self.upstream_port)
+
+        async def pump(src: asyncio.StreamReader, dst: asyncio.StreamWriter,
+                       down: bool) -> None:
+            try:
+                while data := await src.read(65536):
+                    if not (down and self.blackhole):
+                        dst.write(data)
+                        await dst.drain()
+            except ConnectionError:
+                pass
+            finally:
+                dst.close()
+
+        await asyncio.gather(pump(r, uw, False), pump(ur, w, True))
+
+    def close(self) -> None:
+        if self.server is not None:
+            self.server.close()
+
+
+async def test_event_without_puback_stays_buffered_and_is_sent_again(
+        broker: Mosquitto, prefix: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(daemon.mqtt, "PUBLISH_TIMEOUT", 0.5)
+    relay = OneWayBlackhole(broker.port)
+    port = await relay.start()
+    try:
+        cfg = mqtt_config(broker)
+        cfg = cfg.model_copy(update={"port": port})
+        pub = MqttPublisher(cfg, prefix=prefix, site="s", password=None)
+        pub.backoff_initial = pub.backoff_max = 0.2
+        async with watching(broker, f"{prefix}/event") as live, running(pub):
+            pub.publish_event(event(0))
+            # PUBACKed: so were `online` and the rest before it (one at a time, in order)
+            await wait_until(lambda: pub.connected and pub.buffered_events == 0)
+            relay.blackhole = True    # the broker gets our PUBLISH; we never see PUBACK
+            pub.publish_event(event(1))
+            await live.wait_for(lambda ms: len(ms) >= 2)
+            await wait_until(lambda: not pub.connected)  # publish timed out: reconnect
+            assert pub.buffered_events == 1
+            relay.blackhole = False
+            await wait_until(lambda: pub.connected and pub.buffered_events == 0)
+            await live.wait_for(lambda ms: len(ms) >= 3)
+        assert [m.json()["seq"] for m in live.messages] == [0, 1, 1]  # at least once
+    finally:
+        relay.close()
