@@ -280,7 +280,19 @@ class Daemon:
 
     async def _execute(self, action: m.Effect, what: str, slot: str) -> None:
         self.audit.emit(EventKind.ACTION, f"{what}: started", detail={"action": what})
-        outcome: Outcome = await self.executor.run(action)
+        try:
+            outcome: Outcome = await self.executor.run(action)
+        except Exception as exc:
+            # a bug (ours or a library's) in one action must not take the daemon down:
+            # it becomes a failed action, so the machine goes to `fault` and retries
+            log.exception("action crashed", action=what)
+            failed: m.RouterResult | m.MxResult
+            if isinstance(action, m.ApplyWan | m.ReadRouter):
+                failed = m.RouterResult(action.action_id, False,
+                                        detail=f"internal error: {exc!r}")
+            else:
+                failed = m.MxResult(action.action_id, False, f"internal error: {exc!r}")
+            outcome = Outcome(failed, f"{what} crashed: {exc!r}", {}, 0.0)
         ok = outcome.event.ok
         self.audit.emit(EventKind.ACTION, outcome.summary,
                         detail={"action": what, "ok": ok, "seconds": round(outcome.seconds, 3),

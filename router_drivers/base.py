@@ -59,7 +59,10 @@ class WanConfig:
                 "gateway": str(self.gateway)}
 
     def __str__(self) -> str:
-        return f"{self.address}/{self.prefixlen} via {self.gateway}"
+        try:
+            return f"{self.address}/{self.prefixlen} via {self.gateway}"
+        except ValueError:  # a netmask as odd as some routers print: show it as it is
+            return f"{self.address} netmask {self.netmask} via {self.gateway}"
 
 
 @dataclass(frozen=True)
