@@ -29,7 +29,7 @@ from .errors import (
     RouterTimeout,
 )
 from .parsers import parse_menu_wan
-from .screen import Predicate, ScreenDialogue, ScreenView, norm
+from .screen import Predicate, ScreenDialogue, ScreenView, moved_from, norm
 from .telnet import TelnetSession
 from .transcript import MASK, Masker, Transcript
 
@@ -122,16 +122,18 @@ class NetopiaMenuDriver:
         step = f"select {label!r}"
         view = await s.wait(step, _settled)
         seen: list[str] = []
+        visited: set[tuple[int, str]] = set()
         for _ in range(int(d.number("menu", "max_items"))):
             hl = view.highlight()
             assert hl is not None  # _settled holds
             if norm(hl.label) == norm(label):
                 return view
-            if norm(hl.label) in seen:
-                break
+            if (hl.row, norm(hl.label)) in visited:
+                break  # the bar went round the whole screen
+            visited.add((hl.row, norm(hl.label)))
             seen.append(norm(hl.label))
             self._press(s, d.text("keys", "down"))
-            view = await s.wait(step, _moved_from(hl.row, hl.label), check_now=False)
+            view = await s.wait(step, moved_from(hl.row, hl.label), check_now=False)
         raise RouterParseError(step, f"no item labelled {label!r} on screen {view.title()!r} "
                                f"(items seen: {', '.join(seen)})", view.text())
 
@@ -276,11 +278,3 @@ def _prompt_waiting(view: ScreenView, prompt: str) -> bool:
 def _settled(view: ScreenView) -> bool:
     hl = view.highlight()
     return hl is not None and hl.complete
-
-
-def _moved_from(row: int, label: str) -> Predicate:
-    """The highlight bar settled on another item than (row, label)."""
-    def pred(view: ScreenView) -> bool:
-        hl = view.highlight()
-        return hl is not None and hl.complete and (hl.row, hl.label) != (row, label)
-    return pred

@@ -14,9 +14,14 @@ from dataclasses import dataclass
 
 import pyte
 
+from .errors import RouterTimeout
 from .telnet import TelnetSession
 
 COLS, ROWS = 80, 24
+# Once the screen looks right, how long it must stay quiet before we act on it: a console
+# redraws in bursts, and a burst cut by the network can show a half-drawn label that
+# looks complete. Bounded by the step deadline like every other wait.
+SETTLE = 0.03
 
 # "Label:   value" on a settings screen; the label may contain spaces and brackets.
 _FIELD = re.compile(r"(?P<label>[A-Za-z(][^:]*?):[ \t]+(?P<value>\S+)")
@@ -34,6 +39,7 @@ class Highlight:
     """The item under the cursor bar: a menu item (label) or a field (label + value)."""
 
     row: int
+    col: int           # where the item (or the field's value) starts
     label: str
     value: str | None  # set when the highlight is a field's value
     complete: bool     # the reverse bar covers the whole item (not a half-drawn update)
@@ -97,6 +103,15 @@ class ScreenView:
     def field(self, label: str) -> str | None:
         return self.fields().get(norm(label))
 
+    def drawing(self) -> bool:
+        """The cursor sits right after a reverse-video run: that run may be half drawn.
+
+        Consoles park the cursor elsewhere once an update is drawn; until then (or on
+        consoles that never park it) `ScreenDialogue.wait` waits for SETTLE of quiet.
+        """
+        x, y = self.cursor
+        return any(row == y and col + len(text) == x for row, col, text in self.reverse)
+
     def highlight(self) -> Highlight | None:
         """The one highlighted item, or None while there is none or more than one.
 
@@ -111,14 +126,29 @@ class ScreenView:
         m = _FIELD.search(line)
         if m and m.start("value") <= col < m.end("value") + 1:
             complete = run.strip() == m["value"]
-            return Highlight(row, m["label"].strip(), m["value"], complete)
+            return Highlight(row, m.start("value"), m["label"].strip(), m["value"], complete)
         for seg in _SEGMENT.finditer(line):
             if seg.start() <= col < seg.end():
-                return Highlight(row, seg.group(), None, run.strip() == seg.group())
-        return Highlight(row, run.strip(), None, False)
+                return Highlight(row, seg.start(), seg.group(), None,
+                                 run.strip() == seg.group())
+        return Highlight(row, col, run.strip(), None, False)
 
 
 Predicate = Callable[[ScreenView], bool]
+
+
+def moved_from(row: int, label: str) -> Predicate:
+    """The highlight bar settled on another item than `label` on `row`.
+
+    Compared by row and label, not by column: while the old bar is being overwritten, a
+    leftover end of it ("...248" -> "8") is a reverse run at another column of the same
+    item, and must not count as a move.
+    """
+    def pred(view: ScreenView) -> bool:
+        hl = view.highlight()
+        return (hl is not None and hl.complete
+                and (hl.row, norm(hl.label)) != (row, norm(label)))
+    return pred
 
 
 class ScreenDialogue:
@@ -139,20 +169,28 @@ class ScreenDialogue:
         waited = self.session.step_timeout if timeout is None else timeout
         deadline = self.session.deadline(waited)
         view = self.view()
-        if check_now and predicate(view):
-            self._record(view)
-            return view
+        matched = check_now and predicate(view)
         while True:
             try:
-                chunk = await self.session.next_chunk(step, deadline, waited)
+                if matched and not view.drawing():
+                    self._record(view)
+                    return view
+                if matched:
+                    # it looks right: accept it unless more output comes within SETTLE
+                    quiet = min(deadline, self.session.deadline(SETTLE))
+                    try:
+                        chunk = await self.session.next_chunk(step, quiet, SETTLE)
+                    except RouterTimeout:
+                        self._record(view)
+                        return view
+                else:
+                    chunk = await self.session.next_chunk(step, deadline, waited)
             except Exception:
                 self._record(self.view())
                 raise
             self._stream.feed(chunk)
             view = self.view()
-            if predicate(view):
-                self._record(view)
-                return view
+            matched = predicate(view)
 
     def _record(self, view: ScreenView) -> None:
         """Put what changed on the screen since the last record into the transcript."""

@@ -17,7 +17,7 @@ from router_drivers import RouterParseError, WanConfig
 from router_drivers.dialogue import load
 from router_drivers.iproute import parse_ip_json
 from router_drivers.parsers import parse_cli_wan, parse_menu_wan
-from router_drivers.screen import ScreenView
+from router_drivers.screen import ScreenView, moved_from
 from router_drivers.ssh import parse_ssh_wan
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "router"
@@ -100,3 +100,17 @@ def test_two_highlight_bars_mid_redraw_are_no_highlight_yet() -> None:
     raw = ("\x1b[2J\x1b[2;30HMain Menu"
            "\x1b[5;10H\x1b[7mEasy Setup...\x1b[0m\x1b[6;10H\x1b[7mSystem Configuration...\x1b[0m")
     assert ScreenView.render(raw).highlight() is None
+
+
+def test_leftover_of_an_overwritten_bar_is_not_a_move_to_another_item() -> None:
+    before = ScreenView.render("\x1b[2J\x1b[2;30HIP Setup"
+                               "\x1b[8;11HEthernet B Subnet Mask:\x1b[8;45H\x1b[7m255.255.255.248")
+    hl = before.highlight()
+    assert hl is not None
+    # the console starts redrawing the old bar in normal video; 14 spaces arrived so far
+    during = ScreenView.render("\x1b[2J\x1b[2;30HIP Setup"
+                               "\x1b[8;11HEthernet B Subnet Mask:\x1b[8;45H\x1b[7m255.255.255.248"
+                               "\x1b[0m\x1b[8;45H" + " " * 14)
+    leftover = during.highlight()
+    assert leftover is not None and leftover.value == "8"
+    assert not moved_from(hl.row, hl.label)(during)

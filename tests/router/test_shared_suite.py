@@ -77,3 +77,14 @@ async def test_transcript_never_shows_the_password(driver: RouterDriver) -> None
 
 async def test_driver_satisfies_the_protocol(driver: RouterDriver) -> None:
     assert isinstance(driver, RouterDriver)
+
+
+async def test_menu_survives_repeated_failovers_with_fragmented_output(
+        emulator: EmulatorFactory) -> None:
+    host, port, state = await emulator("menu")
+    driver = create_driver("netopia-menu", telnet_settings(host, port))
+    for _ in range(4):
+        assert await driver.apply_wan(BACKUP) == BACKUP
+        assert await driver.apply_wan(PRIMARY) == PRIMARY
+    assert state.saves == 8
+    assert state.options.fragment
