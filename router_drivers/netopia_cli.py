@@ -71,8 +71,10 @@ class NetopiaCliDriver:
         """Run one command, wait for `prompt`, refuse the step on an error line."""
         t.session.send(command + "\r")
         _name, text = await t.expect(step, {"prompt": self.dialogue.pattern("prompts", prompt)})
-        # the first line is the router echoing the command back
-        reply = text.split("\n", 1)[1] if "\n" in text else ""
+        # drop the router's echo of the command, if it echoes; check everything else
+        reply = text.lstrip("\r\n")
+        if reply.startswith(command):
+            reply = reply[len(command):]
         if self.dialogue.pattern("errors", "pattern").search(reply):
             raise RouterRefused(step, f"the router refused {command!r}", t.session.recent)
         return reply
@@ -85,6 +87,13 @@ class NetopiaCliDriver:
                                      "shell")
         return parse_cli_wan(interfaces, routes, d.pattern("parse", "interface"),
                              d.pattern("parse", "default_route"))
+
+    async def _discard(self, t: TextDialogue) -> None:
+        """Leave config mode without saving, so the refusal leaves nothing pending."""
+        with contextlib.suppress(RouterError):
+            t.session.send(self.dialogue.text("commands", "exit") + "\r")
+            await t.expect("discard", {"prompt": self.dialogue.pattern("prompts", "shell")})
+        self._transcript.note("left config mode without saving")
 
     def _logout(self, t: TextDialogue) -> None:
         # leaving anyway: close() follows, so a failed goodbye does not matter
@@ -128,9 +137,13 @@ class NetopiaCliDriver:
                 return current
             self._transcript.note(f"changing {current} -> {target}")
             await self._command(t, "configure", d.text("commands", "configure"), "config")
-            for command in commands:
-                await self._command(t, command, command, "config")
-            await self._command(t, "save", d.text("commands", "save"), "config")
+            try:
+                for command in commands:
+                    await self._command(t, command, command, "config")
+                await self._command(t, "save", d.text("commands", "save"), "config")
+            except RouterRefused:
+                await self._discard(t)
+                raise
             self._transcript.note("saved")
             await self._command(t, "exit", d.text("commands", "exit"), "shell")
             self._logout(t)

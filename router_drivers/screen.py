@@ -53,7 +53,10 @@ class ScreenView:
 
     @classmethod
     def of(cls, screen: pyte.Screen) -> ScreenView:
-        lines = tuple(screen.display)
+        # not `screen.display`: pyte 0.8 raises IndexError on a wide character that was
+        # half overwritten (found by fuzzing); a cell's own data is always safe to join
+        lines = tuple("".join(screen.buffer[row][col].data for col in range(screen.columns))
+                      for row in range(screen.lines))
         runs: list[tuple[int, int, str]] = []
         for row in range(screen.lines):
             line = screen.buffer[row]

@@ -240,3 +240,14 @@ async def test_cli_restart_command_drops_the_session_and_the_router_comes_back(
             await asyncio.sleep(0.02)
     assert outcomes[0] == "refused"
     assert await create_driver("netopia-cli", telnet_settings(host, port)).read_wan() == PRIMARY
+
+
+async def test_cli_refusal_leaves_config_mode_without_saving(
+        emulator: EmulatorFactory) -> None:
+    host, port, state = await emulator("cli", refuse=frozenset({"gateway"}))
+    driver = create_driver("netopia-cli", telnet_settings(host, port))
+    with pytest.raises(RouterRefused):
+        await driver.apply_wan(BACKUP)
+    assert state.received[-1] == "exit"
+    assert "Configuration changes discarded." in driver.transcript()
+    assert state.saves == 0
