@@ -125,7 +125,8 @@ class NetopiaMenuDriver:
         visited: set[tuple[int, str]] = set()
         for _ in range(int(d.number("menu", "max_items"))):
             hl = view.highlight()
-            assert hl is not None  # _settled holds
+            if hl is None:  # cannot happen: every wait here ends on a settled bar
+                raise RouterParseError(step, "no highlighted item", view.text())
             if norm(hl.label) == norm(label):
                 return view
             if (hl.row, norm(hl.label)) in visited:

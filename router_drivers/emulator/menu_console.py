@@ -59,7 +59,6 @@ class MenuConsole:
         self.term = term
         self.pending: dict[str, str] = {}
         self.screen = self.main()
-        self.keys_seen = 0
 
     # --- screens -----------------------------------------------------------------------
 
@@ -177,7 +176,6 @@ class MenuConsole:
                 return
             if key in ("\n", "\x00"):
                 continue
-            self.keys_seen += 1
             if self.opts.hang_at == "menu":
                 await self.term.hang()
             if key in (DOWN, "\x1b[C"):
@@ -230,7 +228,6 @@ class MenuConsole:
         return True
 
     async def edit(self, el: Element) -> None:
-        assert el.key is not None or el.kind == "field"
         await self.status("")
         await self.term.write(at(el.row, el.value_col) + " " * 16 + at(el.row, el.value_col))
         buf: list[str] = []

@@ -35,7 +35,6 @@ class Terminal:
             await self.writer.drain()
             await asyncio.sleep(0.002)
             start = cut
-        return
 
     async def char(self) -> str:
         """One character; '' at the end of the connection. CR LF and CR NUL read as CR."""
