@@ -96,22 +96,26 @@ class NetopiaMenuDriver:
                 return view
             if view.contains(locked) or view.contains(failed):
                 what = "locked us out" if view.contains(locked) else "refused the login"
-                raise RouterAuthError("login", f"the router {what}", view.text())
+                raise RouterAuthError("login", f"the router {what}", self._seen(view))
             if asks(view, name_p):
                 if name_p in answered:
-                    raise RouterAuthError("login", "asked for the name again", view.text())
+                    raise RouterAuthError("login", "asked for the name again", self._seen(view))
                 user = self.settings.username or d.text("login", "default_name")
                 s.session.send(user + "\r")
                 answered[name_p] = view.cursor[1]
             else:
                 if pass_p in answered:
                     raise RouterAuthError("login", "asked for the password again",
-                                          view.text())
+                                          self._seen(view))
                 if self.settings.password is None:
                     raise RouterAuthError("login", "the router asks for a password and none "
                                           "is configured (router.password_file)")
                 s.session.send(self.settings.password.reveal() + "\r", shown=MASK)
                 answered[pass_p] = view.cursor[1]
+
+    def _seen(self, view: ScreenView) -> str:
+        """A screen for an error message: its non-empty lines, secrets masked."""
+        return self._transcript.mask(view.compact())
 
     def _press(self, s: ScreenDialogue, key: str) -> None:
         s.session.send(key, shown=_keys(key))
@@ -126,7 +130,7 @@ class NetopiaMenuDriver:
         for _ in range(int(d.number("menu", "max_items"))):
             hl = view.highlight()
             if hl is None:  # cannot happen: every wait here ends on a settled bar
-                raise RouterParseError(step, "no highlighted item", view.text())
+                raise RouterParseError(step, "no highlighted item", self._seen(view))
             if norm(hl.label) == norm(label):
                 return view
             if (hl.row, norm(hl.label)) in visited:
@@ -136,7 +140,7 @@ class NetopiaMenuDriver:
             self._press(s, d.text("keys", "down"))
             view = await s.wait(step, moved_from(hl.row, hl.label), check_now=False)
         raise RouterParseError(step, f"no item labelled {label!r} on screen {view.title()!r} "
-                               f"(items seen: {', '.join(seen)})", view.text())
+                               f"(items seen: {', '.join(seen)})", self._seen(view))
 
     async def _open(self, s: ScreenDialogue, label: str, title: str) -> ScreenView:
         await self._select(s, label)
@@ -168,7 +172,7 @@ class NetopiaMenuDriver:
 
         view = await s.wait(step, done, check_now=False)
         if view.contains(self._errors):
-            raise RouterRefused(step, f"the router refused {value}", view.text())
+            raise RouterRefused(step, f"the router refused {value}", self._seen(view))
 
     async def _save(self, s: ScreenDialogue) -> bool:
         """Save and confirm; True when the router then asked for (and began) a restart."""
@@ -181,7 +185,7 @@ class NetopiaMenuDriver:
             v.contains(self._errors) or v.contains(saved)
             or (v.contains(restart) and _settled(v))), check_now=False)
         if view.contains(self._errors):
-            raise RouterRefused("save", "the router refused to save", view.text())
+            raise RouterRefused("save", "the router refused to save", self._seen(view))
         if view.contains(saved):
             self._transcript.note("saved")
             return False

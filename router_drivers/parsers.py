@@ -45,6 +45,6 @@ def parse_menu_wan(view: ScreenView, labels: Mapping[str, str]) -> WanConfig:
         raw = view.field(labels[key])
         if raw is None:
             raise RouterParseError("read screen", f"no field labelled {labels[key]!r} "
-                                   f"on screen {view.title()!r}", view.text())
-        values[key] = _address("read screen", labels[key], raw, view.text())
+                                   f"on screen {view.title()!r}", view.compact())
+        values[key] = _address("read screen", labels[key], raw, view.compact())
     return WanConfig(values["address"], values["netmask"], values["gateway"])

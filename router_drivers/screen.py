@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import pyte
 
-from .errors import RouterTimeout
+from .errors import RouterError, RouterTimeout
 from .telnet import TelnetSession
 
 COLS, ROWS = 80, 24
@@ -82,6 +82,10 @@ class ScreenView:
 
     def text(self) -> str:
         return "\n".join(line.rstrip() for line in self.lines).strip("\n")
+
+    def compact(self) -> str:
+        """The non-empty lines only: what an error message shows of a screen."""
+        return "\n".join(line.rstrip() for line in self.lines if line.strip())
 
     def contains(self, pattern: str | re.Pattern[str]) -> bool:
         if isinstance(pattern, str):
@@ -188,9 +192,12 @@ class ScreenDialogue:
                         return view
                 else:
                     chunk = await self.session.next_chunk(step, deadline, waited)
-            except Exception:
-                self._record(self.view())
-                raise
+            except RouterError as exc:
+                # show the screen as a person would see it, not the escape codes
+                view = self.view()
+                self._record(view)
+                raise type(exc)(exc.step, exc.message, self.session.transcript.mask(
+                    view.compact()), saved=exc.saved) from exc
             self._stream.feed(chunk)
             view = self.view()
             matched = predicate(view)

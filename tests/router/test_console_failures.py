@@ -251,3 +251,13 @@ async def test_cli_refusal_leaves_config_mode_without_saving(
     assert state.received[-1] == "exit"
     assert "Configuration changes discarded." in driver.transcript()
     assert state.saves == 0
+
+
+async def test_menu_timeout_shows_the_rendered_screen_not_escape_codes(
+        emulator: EmulatorFactory) -> None:
+    host, port, _ = await emulator("menu", hang_at="set")
+    driver = create_driver("netopia-menu", telnet_settings(host, port, step_timeout=0.5))
+    with pytest.raises(RouterTimeout) as info:
+        await driver.apply_wan(BACKUP)
+    assert "Ethernet B IP Address:" in info.value.seen
+    assert "\x1b" not in str(info.value)
