@@ -23,7 +23,7 @@ from typing import Any
 from .cli_common import print_json
 from .lab.netns import LabError, netns_list
 from .lab.site import DEFAULT_ID, Lab
-from .lab.topology import NS_PREFIX, ROLES
+from .lab.topology import NS_PREFIX, ROLES, lab_ids
 
 Handler = Callable[[Lab, argparse.Namespace], Coroutine[Any, Any, int]]
 
@@ -52,6 +52,8 @@ def _print_status(st: dict[str, Any]) -> None:
 async def _up(lab: Lab, args: argparse.Namespace) -> int:
     await lab.up()
     print(f"lab {lab.lab_id} is up; daemon config: {lab.config_path}")
+    if not lab.with_services:
+        print("no services: the config's router and backup MX have nothing to answer")
     print(f"run the daemon: ip netns exec {lab.ns('inside')} dslfailover run "
           f"-c {lab.config_path}")
     return 0
@@ -60,9 +62,9 @@ async def _up(lab: Lab, args: argparse.Namespace) -> int:
 async def _down(lab: Lab, args: argparse.Namespace) -> int:
     labs = [lab]
     if args.all:
-        ids = {ns[len(NS_PREFIX):].rsplit("-", 1)[0] for ns in await netns_list()
-               if ns.startswith(NS_PREFIX)}
-        ids |= {p.stem for p in lab.root.glob("*.json")}
+        ids = lab_ids(await netns_list())
+        # state files of labs whose namespaces are already gone (a half-finished down)
+        ids |= lab_ids([f"{NS_PREFIX}{p.stem}-inside" for p in lab.root.glob("*.json")])
         labs = [Lab(i, root=lab.root) for i in sorted(ids)]
     for each in labs:
         removed = await each.down()
@@ -135,7 +137,9 @@ def _run(handler: Handler) -> Callable[[argparse.Namespace], int]:
             print("dslfailover lab: needs root (network namespaces, nftables)", file=sys.stderr)
             return 1
         try:
-            return asyncio.run(handler(Lab(args.id), args))
+            lab = Lab(args.id, services=not getattr(args, "no_services", False),
+                      console=getattr(args, "console", "cli"))
+            return asyncio.run(handler(lab, args))
         except (LabError, ValueError) as exc:
             print(f"dslfailover lab: {exc}", file=sys.stderr)
             return 1
@@ -164,10 +168,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         p.set_defaults(func=_run(handler))
         return p
 
-    add("up", _up, "create the lab; the router starts on the primary circuit")
+    up = add("up", _up, "create the lab; the router starts on the primary circuit")
+    up.add_argument("--console", choices=["cli", "menu"], default="cli",
+                    help="the router emulator's console (default: cli)")
+    up.add_argument("--no-services", action="store_true",
+                    help="only the network: no router emulator, sink, broker, sshd, Postfix")
     down = add("down", _down, "remove every namespace, link and process of the lab")
     down.add_argument("--all", action="store_true",
-                      help=f"every lab on this machine (namespaces named {NS_PREFIX}*)")
+                      help=f"every lab on this machine (namespaces named {NS_PREFIX}<id>-<role>)")
     status = add("status", _status, "what exists and whether each circuit and the tunnel work")
     status.add_argument("--json", action="store_true")
     add("cut", _cut, "the primary circuit dies (isp1's link goes down)")

@@ -50,6 +50,8 @@ DEFAULT_ROOT = Path("/run/dslfailover-lab")
 DEFAULT_ID = "lab"
 # Bounds one SMTP step (connect, banner, each reply) of `send_to_backup_mx()`.
 SEND_TIMEOUT = 5.0
+# Bounds `ip netns exec` moving a spawned program into its namespace (milliseconds).
+SPAWN_TIMEOUT = 5.0
 # Bounds the router emulator's start, from spawn to listening on its telnet port.
 ROUTER_START_TIMEOUT = 15.0
 # Bounds the services' start (sink, mosquitto, sshd, Postfix: Postfix alone may take 20 s).
@@ -360,7 +362,22 @@ class Lab:
         proc = SpawnedProcess(name, self.ns(ns), child.pid, list(argv), str(log))
         state["processes"].append(proc.as_dict())
         self._save_state()
+        await self._entered(proc, child)
         return proc
+
+    async def _entered(self, proc: SpawnedProcess, child: subprocess.Popen[bytes]) -> None:
+        """Wait until `ip netns exec` has moved the child into its namespace: before that
+        neither `down()` nor the namespace sweep would recognise it as the lab's."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + SPAWN_TIMEOUT
+        while not netns.pid_in_netns(proc.pid, proc.ns):
+            if child.poll() is not None:
+                raise LabError(f"{proc.name} exited at once ({child.returncode}): "
+                               f"{_log_tail(proc.log)}")
+            if loop.time() > deadline:
+                await netns.kill_all([proc.pid], groups=True)
+                raise LabError(f"{proc.name} did not enter {proc.ns} within {SPAWN_TIMEOUT:g}s")
+            await asyncio.sleep(0.005)
 
     async def stop(self, proc: SpawnedProcess) -> None:
         """Stop one spawned program (its whole process group)."""

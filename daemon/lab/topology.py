@@ -95,6 +95,14 @@ class Link:
     peer: str
 
 
+_LAB_NS = re.compile(rf"^{NS_PREFIX}([a-z0-9]{{1,10}})-({'|'.join(ROLES)})$")
+
+
+def lab_ids(namespaces: list[str]) -> set[str]:
+    """Ids of the labs these namespace names belong to (others' `dslf-*` names ignored)."""
+    return {m.group(1) for m in map(_LAB_NS.match, namespaces) if m}
+
+
 def check_lab_id(lab_id: str) -> str:
     if not _LAB_ID.match(lab_id):
         raise ValueError(f"lab id {lab_id!r}: use 1-10 characters a-z, 0-9")

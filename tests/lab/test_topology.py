@@ -17,6 +17,7 @@ from daemon.lab.topology import (
     Topology,
     check_lab_id,
     daemon_config_toml,
+    lab_ids,
 )
 
 
@@ -92,3 +93,9 @@ def test_ping_summary_is_parsed_from_iputils_output() -> None:
 def test_ping_output_without_summary_is_an_error_showing_the_output() -> None:
     with pytest.raises(LabError, match="connect: Network is unreachable"):
         parse_ping("ping: connect: Network is unreachable\n")
+
+
+def test_lab_ids_are_found_only_in_names_of_the_lab_pattern() -> None:
+    names = ["dslf-t1-inside", "dslf-t1-remote", "dslf-ab2-wan", "dslf-rt-20792-c30b08",
+             "dslf-t3-other", "something-else"]
+    assert lab_ids(names) == {"t1", "ab2"}
