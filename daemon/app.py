@@ -119,7 +119,6 @@ class Daemon:
                         self.cfg.metrics.host, self.cfg.metrics.port, self.stop)),
                         name="metrics")
                 workers = [
-                    tg.create_task(self._decide(), name="decide"),
                     tg.create_task(self._probe_primary(privileged), name="probe-primary"),
                     tg.create_task(self._ticker(), name="ticker"),
                     tg.create_task(self._watchdog(), name="watchdog"),
@@ -131,6 +130,8 @@ class Daemon:
                 self._publish_state()
                 await self._wait_for_broker()
                 self._apply(first)
+                # only now: events that came in meanwhile apply to the started machine
+                workers.append(tg.create_task(self._decide(), name="decide"))
                 self.notifier.ready("starting: reading the router")
                 await self.stop.wait()
                 self.notifier.stopping()

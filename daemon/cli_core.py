@@ -42,6 +42,22 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_probe)
 
+    p = sub.add_parser(
+        "demo", help="the lab, an outage and a recovery, as a timeline (root)",
+        description="Bring up a whole simulated site in network namespaces, run the daemon "
+                    "in it, cut the primary circuit, show what happens, restore it, fail "
+                    "back and tear everything down. Nothing leaves the namespaces.")
+    p.add_argument("--json", action="store_true", help="one JSON object per timeline entry")
+    p.add_argument("--console", choices=["menu", "cli"], default="menu",
+                   help="which Netopia console the emulated router speaks (default: menu)")
+    p.set_defaults(func=cmd_demo)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import main as demo_main
+
+    return demo_main(args.json, args.console)
+
 
 def _load(args: argparse.Namespace) -> tuple[Config, Secrets]:
     problems: list[str] = []

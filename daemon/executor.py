@@ -80,7 +80,7 @@ def classify(wan: WanConfig, primary: WanConfig, backup: WanConfig) -> Circuit:
     return Circuit.UNKNOWN
 
 
-def _tail(text: str, lines: int = 40) -> str:
+def _tail(text: str, lines: int = 150) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 

@@ -328,13 +328,18 @@ def _maybe_auto_failback(b: _Builder, evidence: Evidence) -> None:
 
 def _mail_path(b: _Builder, ev: MailPathChanged) -> None:
     new = MailPath.OK if ev.ok else MailPath.FAILING
-    if new != b.ctx.mail_path:
+    if _alarming(b.ctx.mail_path, new):
         b.note("probe_alarm", f"mail path {new.value}" + (f": {ev.detail}" if ev.detail else ""))
     b.set(mail_path=new)
     if not ev.ok and b.ctx.state == State.BACKUP:
         recent = b.ctx.last_verify is not None and b.now - b.ctx.last_verify < 60.0
         if not recent:
             b.mx("verify")
+
+
+def _alarming(old: MailPath, new: MailPath) -> bool:
+    """An alarm when the mail path starts failing, and when it recovers; not at start."""
+    return new != old and (new == MailPath.FAILING or old == MailPath.FAILING)
 
 
 def _router_result(b: _Builder, ev: RouterResult) -> None:
@@ -405,7 +410,7 @@ def _mx_result(b: _Builder, ev: MxResult) -> None:
             b.mx("verify")  # a flush was running when the router moved: verify now
         return
     mail = MailPath.OK if ev.ok else MailPath.FAILING
-    if mail != b.ctx.mail_path:
+    if _alarming(b.ctx.mail_path, mail):
         b.note("probe_alarm", f"backup MX {'verified' if ev.ok else 'check failed'}"
                + (f": {ev.detail}" if ev.detail else ""))
     b.set(mail_path=mail)

@@ -117,6 +117,9 @@ class PostfixInstance:
             "queue_run_delay": f"{RETRY_DELAY}s",
             "minimal_backoff_time": f"{RETRY_DELAY}s",
             "maximal_backoff_time": "4000s",
+            # a dead tunnel defers mail after 2 s instead of holding a delivery agent for
+            # the default 30 s: the flush after a failover then has something to do
+            "smtp_connect_timeout": "2s",
             "alias_maps": "",
             "alias_database": "",
             "local_recipient_maps": "",
