@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import signal
 import time
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TextIO
 
 import structlog
 
@@ -84,6 +85,13 @@ class Daemon:
         self._actions: set[asyncio.Task[None]] = set()
         self._tg: asyncio.TaskGroup | None = None
         self._failover_started: float | None = None
+        self._record: TextIO | None = None
+        if cfg.primary.record is not None:
+            try:
+                self._record = cfg.primary.record.open("a", encoding="utf-8")
+            except OSError as exc:
+                log.error("cannot record probe rounds", path=str(cfg.primary.record),
+                          error=str(exc))
         self.mqtt: Any = None
         self.metrics: Any = None
         self.secrets = secrets
@@ -140,6 +148,8 @@ class Daemon:
                     task.cancel()
         finally:
             self._tg = None
+            if self._record is not None:
+                self._record.close()
             self.store.data.seq = self.audit.seq
             self.store.save()
             log.info("stopped")
@@ -354,6 +364,8 @@ class Daemon:
                 task.cancel()
 
     def _observe(self, replies: Any) -> None:
+        if self._record is not None:
+            self._record_round(replies)
         obs = self.monitor.observe(replies)
         for change in obs.changes:
             log.info("target answering" if change.ok else "target not answering",
@@ -369,6 +381,18 @@ class Daemon:
                 self.events.put_nowait(m.PrimaryDown(obs.verdict.evidence))
             else:
                 self.events.put_nowait(m.PrimaryUp(obs.verdict.evidence))
+
+    def _record_round(self, replies: Any) -> None:
+        line = json.dumps({"t": round(time.time(), 3), "circuit": self.ctx.circuit.value
+                           if self.ctx else "unknown",
+                           "replies": [[r.target, r.ok, r.rtt_ms] for r in replies]})
+        try:
+            assert self._record is not None
+            self._record.write(line + "\n")
+            self._record.flush()
+        except OSError as exc:
+            log.error("cannot record probe rounds; recording stops", error=str(exc))
+            self._record = None
 
     async def _probe_tunnel(self) -> None:
         t = self.cfg.tunnel

@@ -56,6 +56,9 @@ class PrimaryConfig(_Section):
     window: Annotated[int, Field(ge=1, le=10000)] = 20  # rounds kept for loss/RTT figures
     source: IPv4Address | None = None  # source address for the probes (optional)
     privileged: Literal["auto", "yes", "no"] = "auto"
+    # append every probe round as a JSON line here (for support and the benchmarks, which
+    # replay the exact stream through other tools' decision rules); off by default
+    record: Path | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> PrimaryConfig:
