@@ -275,8 +275,13 @@ class Lab:
 
     async def down(self) -> list[str]:
         """Remove everything this lab made (also after a crash). Returns what was removed."""
-        state = self._state or self._load_state()
         removed: list[str] = []
+        try:
+            state = self._state or self._load_state()
+        except LabError as exc:
+            # a torn state file must not keep the lab alive: the sweeps below still work
+            state = {}
+            removed.append(f"(ignored {exc})")
         records = [p for p in state.get("processes", []) if isinstance(p, dict)]
         # only pids still in the lab's namespace: after a crash or reboot a recorded pid
         # may belong to someone else by now (the sweep below catches the rest)

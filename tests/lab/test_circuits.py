@@ -84,3 +84,9 @@ async def test_status_after_a_cut_reports_the_primary_link_down_and_the_tunnel_d
     assert status["circuits"]["primary"]["link"] == "down"
     assert not status["circuits"]["primary"]["works"]
     assert status["tunnel"] == {"works": False}
+
+
+async def test_flap_ends_with_the_primary_circuit_working(lab: Lab) -> None:
+    await lab.flap(2, down=0.1, up=0.1)
+    assert await _reachable(lab, str(TARGETS[0]))
+    assert (await lab.status())["circuits"]["primary"]["link"] == "up"

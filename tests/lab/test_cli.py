@@ -47,3 +47,9 @@ def test_loss_above_100_percent_is_refused_by_the_command_line() -> None:
     result = _lab("loss", "101", "--id", new_lab_id())
     assert result.returncode == 2
     assert "0..100" in result.stderr
+
+
+def test_a_bad_lab_id_is_refused_with_the_rule_it_broke() -> None:
+    result = _lab("up", "--id", "Bad-Id")
+    assert result.returncode == 1
+    assert "lab id 'Bad-Id': use 1-10 characters a-z, 0-9" in result.stderr

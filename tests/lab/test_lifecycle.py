@@ -163,3 +163,16 @@ async def test_down_leaves_alone_a_recorded_pid_now_outside_the_lab(lab_root: Pa
         bystander.kill()
         await bystander.wait()
         await lab.down()
+
+
+async def test_down_with_a_corrupt_state_file_still_removes_the_lab(lab_root: Path) -> None:
+    lab = Lab(new_lab_id(), root=lab_root, services=False)
+    try:
+        await lab.up()
+        lab.state_file.write_text('{"namespaces": [')  # torn write
+        removed = await Lab(lab.lab_id, root=lab_root, services=False).down()
+    finally:
+        await lab.down()
+    assert any("unreadable lab state" in item for item in removed)
+    assert await _lab_namespaces(lab) == []
+    assert not lab.state_file.exists()

@@ -43,3 +43,8 @@ async def test_loss_does_not_touch_the_backup_circuit(lab: Lab) -> None:
     count = await netns.ping(lab.ns("inside"), str(TARGETS[2]), count=20, interval=0.002,
                              wait=0.5)
     assert count.received == 20
+
+
+async def test_status_reports_the_loss_that_was_set(lab: Lab) -> None:
+    await lab.set_loss(20)
+    assert (await lab.status())["circuits"]["primary"]["loss_percent"] == 20
