@@ -78,6 +78,12 @@ class Dialogue:
                 "dialogue", f"{self.name}: {'.'.join(path)} must be a list of strings")
         return list(value)
 
+    def flag(self, *path: str) -> bool:
+        value = self._get(*path)
+        if not isinstance(value, bool):
+            raise DialogueError("dialogue", f"{self.name}: {'.'.join(path)} must be true/false")
+        return value
+
     def number(self, *path: str) -> float:
         value = self._get(*path)
         if isinstance(value, bool) or not isinstance(value, int | float):

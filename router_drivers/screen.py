@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import pyte
 
 from .errors import RouterError, RouterTimeout
-from .telnet import TelnetSession
+from .telnet import Channel
 
 COLS, ROWS = 80, 24
 # Once the screen looks right, how long it must stay quiet before we act on it: a console
@@ -161,7 +161,7 @@ def moved_from(row: int, label: str) -> Predicate:
 class ScreenDialogue:
     """Waits for the rendered screen, not for bytes: fragments and redraws do not matter."""
 
-    def __init__(self, session: TelnetSession) -> None:
+    def __init__(self, session: Channel) -> None:
         self.session = session
         self._screen = pyte.Screen(COLS, ROWS)
         self._stream = pyte.Stream(self._screen)

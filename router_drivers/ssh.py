@@ -1,16 +1,20 @@
 """`ssh`: a router driven by shell commands over SSH (Linux, OpenWrt, VyOS-style).
 
 Strict host keys: `RouterSettings.known_hosts` is required and an unknown or changed key
-is refused (never trust-on-first-use). Key authentication only (`key_file`). Each command
-runs on its own exec channel, so there is no prompt to guess; a non-zero exit or an error
-line refuses the step. Save commands run only after every apply command succeeded.
+is refused (never trust-on-first-use). Key authentication only (`key_file`). By default
+each command runs on its own exec channel, so there is no prompt to guess; a non-zero
+exit or an error line refuses the step. With `[shell] enabled = true` the commands go
+through one interactive shell instead (send, expect the prompt: the same `TextDialogue`
+as the telnet CLI). Save commands run only after every apply command succeeded.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
+from collections.abc import AsyncIterator
 from ipaddress import AddressValueError, IPv4Address, IPv4Network
 
 import asyncssh
@@ -25,6 +29,8 @@ from .errors import (
     RouterRefused,
     RouterTimeout,
 )
+from .ssh_shell import SshShell
+from .telnet import TextDialogue
 from .transcript import Masker, Transcript
 
 log = logging.getLogger(__name__)
@@ -61,6 +67,7 @@ class SshDriver:
         self.settings = settings
         self.dialogue = dialogue.load("ssh", settings.dialogue)
         self._transcript = Transcript(Masker([settings.password]))
+        self._shell: TextDialogue | None = None  # shell mode: the open shell
 
     def transcript(self) -> str:
         return self._transcript.text()
@@ -93,6 +100,8 @@ class SshDriver:
             raise RouterConnectError(step, f"cannot connect: {exc}") from exc
 
     async def _run(self, conn: asyncssh.SSHClientConnection, command: str) -> str:
+        if self._shell is not None:
+            return await self._run_in_shell(self._shell, command)
         self._transcript.sent(command)
         try:
             async with asyncio.timeout(self.settings.step_timeout):
@@ -112,6 +121,41 @@ class SshDriver:
             raise RouterRefused(command, "an error line in the output", seen)
         return out
 
+    async def _run_in_shell(self, shell: TextDialogue, command: str) -> str:
+        d = self.dialogue
+        shell.session.send(command + d.text("shell", "newline"), shown=command)
+        _, text = await shell.expect(command, {"prompt": d.pattern("shell", "prompt")})
+        # drop the echo of the command and the prompt that ends the reply
+        lines = text.replace("\r", "").split("\n")
+        if lines and lines[0].strip().endswith(command.strip()):
+            lines = lines[1:]
+        reply = "\n".join(lines[:-1]) + ("\n" if len(lines) > 1 else "")
+        if d.pattern("errors", "pattern").search(reply):
+            raise RouterRefused(command, "an error line in the output",
+                                self._transcript.mask(reply))
+        return reply
+
+    @contextlib.asynccontextmanager
+    async def _session(self) -> AsyncIterator[asyncssh.SSHClientConnection]:
+        """One SSH connection; in shell mode also the shell, logged in and set up."""
+        async with await self._connect() as conn:
+            if not self.dialogue.flag("shell", "enabled"):
+                yield conn
+                return
+            channel = SshShell(conn, step_timeout=self.settings.step_timeout,
+                               transcript=self._transcript)
+            await channel.open()
+            try:
+                self._shell = TextDialogue(channel)
+                await self._shell.expect("login", {"prompt": self.dialogue.pattern(
+                    "shell", "prompt")})
+                for command in self.dialogue.texts("shell", "setup"):
+                    await self._run_in_shell(self._shell, command)
+                yield conn
+            finally:
+                self._shell = None
+                channel.close()
+
     async def _read(self, conn: asyncssh.SSHClientConnection) -> WanConfig:
         output = ""
         for command in self.dialogue.templates("commands", "read", **self._vars()):
@@ -123,7 +167,7 @@ class SshDriver:
 
     async def read_wan(self) -> WanConfig:
         self._transcript = Transcript(self._transcript.mask)
-        async with await self._connect() as conn:
+        async with self._session() as conn:
             wan = await self._read(conn)
         return wan
 
@@ -141,7 +185,7 @@ class SshDriver:
         values = self._vars(target)
         apply, save = d.templates("commands", "apply", **values), d.templates(
             "commands", "save", **values)
-        async with await self._connect() as conn:
+        async with self._session() as conn:
             current = await self._read(conn)
             if current == target:
                 self._transcript.note(f"already at {target}: nothing changed")

@@ -13,6 +13,7 @@ import logging
 import re
 from collections.abc import Mapping
 from types import TracebackType
+from typing import Protocol
 
 import telnetlib3
 
@@ -28,6 +29,20 @@ NEGOTIATION_MAXWAIT = 1.0
 CLOSE_TIMEOUT = 2.0
 # How much unread text an error message shows (netmiko shows the tail too).
 ERROR_TAIL = 600
+
+
+class Channel(Protocol):
+    """What the dialogues need from a session: telnet here, an SSH shell in ssh_shell.py."""
+
+    transcript: Transcript
+    step_timeout: float
+    recent: str
+
+    def send(self, text: str, shown: str | None = None) -> None: ...
+
+    async def next_chunk(self, step: str, deadline: float, waited: float) -> str: ...
+
+    def deadline(self, timeout: float | None = None) -> float: ...
 
 
 class TelnetSession:
@@ -119,7 +134,7 @@ class TelnetSession:
 class TextDialogue:
     """Expect-style waiting for line consoles (SOC OS CLI): buffer, search, consume."""
 
-    def __init__(self, session: TelnetSession) -> None:
+    def __init__(self, session: Channel) -> None:
         self.session = session
         self._buffer = ""
 

@@ -1,8 +1,9 @@
 """One test suite for every driver (napalm style): read, fail over, fail back, no-op.
 
 netopia-menu and netopia-cli run against their emulators over real telnet on loopback;
-ssh against a private sshd that drives a network namespace; linux against a namespace
-directly; dry-run against nothing.
+ssh against a private sshd that drives a network namespace (exec channels, and the same
+commands typed at an interactive prompt); linux against a namespace directly; dry-run
+against nothing.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ def ssh_dialogue(netns: str) -> dict[str, Any]:
 @pytest.fixture(params=[
     "netopia-menu", "netopia-cli", "dry-run",
     pytest.param("ssh", marks=pytest.mark.root),
+    pytest.param("ssh-shell", marks=pytest.mark.root),
     pytest.param("linux", marks=pytest.mark.root),
 ])
 async def driver(request: pytest.FixtureRequest, emulator: EmulatorFactory) -> AsyncIterator[
@@ -46,9 +48,12 @@ async def driver(request: pytest.FixtureRequest, emulator: EmulatorFactory) -> A
     else:
         netns = request.getfixturevalue("router_netns")
         sshd: Sshd = request.getfixturevalue("sshd")
-        yield create_driver(name, RouterSettings(
+        dialogue = ssh_dialogue(netns)
+        if name == "ssh-shell":  # the same commands typed at an interactive prompt
+            dialogue["shell"] = {"enabled": True}
+        yield create_driver("ssh", RouterSettings(
             host=sshd.host, port=sshd.port, username=sshd.user, key_file=sshd.key_file,
-            known_hosts=sshd.known_hosts, interface="wan0", dialogue=ssh_dialogue(netns),
+            known_hosts=sshd.known_hosts, interface="wan0", dialogue=dialogue,
             password=Secret(PASSWORD), connect_timeout=5.0, step_timeout=5.0))
 
 

@@ -82,3 +82,22 @@ async def test_save_runs_after_every_apply_command_and_read_back_is_checked(
     with pytest.raises(RouterMismatch, match=r"the router reports 203\.0\.113\.2"):
         await driver.apply_wan(BACKUP)
     assert marker.exists()
+
+
+async def test_shell_mode_runs_commands_at_the_prompt(sshd: Sshd) -> None:
+    dialogue = {"shell": {"enabled": True}, "commands": {"read": READ_PRIMARY}}
+    driver = create_driver("ssh", settings(sshd, dialogue))
+    assert await driver.read_wan() == PRIMARY
+
+
+async def test_shell_mode_refuses_on_an_error_line_and_skips_save(
+        sshd: Sshd, tmp_path: Path) -> None:
+    marker = tmp_path / "saved"
+    dialogue = {"shell": {"enabled": True},
+                "commands": {"read": READ_PRIMARY, "apply": ["echo 'Error: no such interface'"],
+                             "save": [f"touch {marker}"]}}
+    driver = create_driver("ssh", settings(sshd, dialogue))
+    with pytest.raises(RouterRefused, match="an error line") as info:
+        await driver.apply_wan(BACKUP)
+    assert "Error: no such interface" in info.value.seen
+    assert not marker.exists()
