@@ -1,0 +1,132 @@
+"""The daemon in the lab, end to end: real namespaces, the Netopia emulator really
+re-addressing the router, the tunnel re-keyed, a real Postfix backup MX, a real broker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from daemon.lab.runner import DaemonInLab
+from daemon.lab.site import Lab, SpawnedProcess, running_lab
+
+pytestmark = [pytest.mark.root, pytest.mark.slow]
+
+# Bounds each wait for a state in these tests (detection is ~3 s, a failover ~2 s more).
+STATE_TIMEOUT = 40.0
+
+
+@pytest.fixture
+async def lab() -> AsyncIterator[Lab]:
+    async with running_lab(console="cli") as lab:
+        yield lab
+
+
+async def subscribe(lab: Lab) -> SpawnedProcess:
+    sub = await lab.spawn("inside", [
+        "mosquitto_sub", "-h", "127.0.0.1", "-p", "1883", "-v", "-q", "1",
+        "-t", f"dslfailover/lab-{lab.lab_id}/#"], name="subscriber")
+    await asyncio.sleep(0.3)
+    return sub
+
+
+def mqtt_lines(sub: SpawnedProcess) -> list[tuple[str, str]]:
+    lines = Path(sub.log).read_text(errors="replace").splitlines()
+    return [(t, p) for t, _, p in (ln.partition(" ") for ln in lines)]
+
+
+async def wait_delivered(lab: Lab, subjects: set[str], timeout: float) -> dict[str, float]:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while loop.time() < deadline:
+        got = {str(m["subject"]): float(m["at"]) for m in lab.sink_messages()}
+        if subjects <= got.keys():
+            return got
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"not delivered: {subjects - got.keys()}")
+
+
+async def test_failover_and_failback_deliver_every_outage_mail_in_order_on_mqtt(
+        lab: Lab) -> None:
+    sub = await subscribe(lab)
+    daemon = DaemonInLab(lab)
+    await daemon.start()
+    await daemon.wait_state("primary", STATE_TIMEOUT)
+    await lab.cut()
+    outage = {f"outage {i}" for i in range(3)}
+    for subject in sorted(outage):
+        await lab.send_to_backup_mx(subject)
+    status = await daemon.wait_state("backup", STATE_TIMEOUT)
+    assert status["circuit"] == "backup"
+    assert status["mail_path"] == "ok"
+    wan = await lab.read_wan()
+    assert wan is not None and str(wan.address) == "10.12.0.2"  # really re-addressed
+    await wait_delivered(lab, outage, 20.0)
+    await lab.restore()
+    await asyncio.sleep(1.0)
+    answer = await daemon.command("failback", "test: primary restored")
+    assert answer["accepted"], answer
+    await daemon.wait_state("primary", STATE_TIMEOUT)
+    await lab.send_to_backup_mx("after failback")
+    await wait_delivered(lab, {"after failback"}, 20.0)
+    await daemon.stop()
+    await asyncio.sleep(0.5)
+
+    assert daemon.transitions() == [
+        ("starting", "primary"), ("primary", "failing_over"), ("failing_over", "backup"),
+        ("backup", "failing_back"), ("failing_back", "primary")]
+    # the subscriber saw the same transitions, in order, with increasing seq
+    events = [json.loads(p) for t, p in mqtt_lines(sub) if t.endswith("/event")]
+    seen = [(e["from"], e["to"]) for e in events if e["kind"] == "transition"]
+    assert seen == daemon.transitions()
+    seqs = [e["seq"] for e in events]
+    assert seqs == sorted(seqs)
+    # nothing bounced: every message is in our sink exactly once
+    subjects = [m["subject"] for m in lab.sink_messages()]
+    assert sorted(subjects) == sorted([*outage, "after failback"])
+
+
+async def test_twenty_percent_loss_on_the_primary_does_not_fail_over(lab: Lab) -> None:
+    record = lab.dir / "rounds.jsonl"
+    daemon = DaemonInLab(lab, overrides={"primary": {"record": str(record)}})
+    await daemon.start()
+    await daemon.wait_state("primary", STATE_TIMEOUT)
+    await lab.set_loss(20)
+    await asyncio.sleep(45.0)
+    status = await daemon.status()
+    await daemon.stop()
+    assert status["state"] == "primary"
+    assert ("primary", "failing_over") not in daemon.transitions()
+    # the loss was real: some probes were lost, and the rounds went on
+    rounds = [json.loads(line) for line in record.read_text().splitlines()]
+    probes = [ok for r in rounds[-80:] for _, ok, _ in r["replies"]]
+    lost = probes.count(False) / len(probes)
+    assert 0.05 < lost < 0.6, lost
+
+
+async def test_a_flapping_primary_moves_the_router_no_more_than_the_hold_down_allows(
+        lab: Lab) -> None:
+    # trial failback every 6 s after a 3 s hold-down that doubles per recent failback;
+    # the primary is down 4 s, up 4 s, for about a minute
+    daemon = DaemonInLab(lab, overrides={
+        "failback": {"mode": "trial", "hold_down": 3, "hold_down_max": 120,
+                     "flap_window": 600, "trial_interval": 6, "trial_check": 5}})
+    await daemon.start()
+    await daemon.wait_state("primary", STATE_TIMEOUT)
+    started = time.monotonic()
+    await lab.flap(times=7, down=4.0, up=4.0)
+    elapsed = time.monotonic() - started
+    await daemon.stop()
+    transitions = daemon.transitions()
+    failbacks = transitions.count(("backup", "failing_back"))
+    failovers = transitions.count(("primary", "failing_over"))
+    # hold-downs of 3 + 6 + 12 + 24 s fit in ~56 s of flapping: at most 4 trial failbacks
+    # (without the doubling a trial every 6 s would give ~9)
+    assert elapsed < 70
+    assert 1 <= failovers <= failbacks + 1
+    assert failbacks <= 4, transitions
