@@ -1,0 +1,121 @@
+"""What the bench scripts share: progress on stderr, one JSON object on stdout, the root
+check, percentiles, the daemon's audit events with their own timestamps, and a lab with
+the daemon running and settled (state `primary`, primary link `up`)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import os
+import sys
+import time
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from datetime import datetime
+from typing import Any
+
+from daemon.lab.runner import DaemonInLab
+from daemon.lab.site import Lab, new_lab_id
+
+# Bounds the lab's bring-up plus the daemon's start until it is on the primary with the
+# primary link declared up (up_after = 20 rounds of 0.5 s alone take 10 s).
+SETTLE_TIMEOUT = 90.0
+
+T0 = time.time()
+
+
+def progress(text: str) -> None:
+    print(f"[{time.time() - T0:7.1f}s] {text}", file=sys.stderr, flush=True)
+
+
+def emit(result: Mapping[str, Any]) -> None:
+    print(json.dumps(result, indent=2, default=str), flush=True)
+
+
+def need_root(name: str) -> None:
+    if os.geteuid() != 0:
+        print(f"{name}: needs root (it creates network namespaces)", file=sys.stderr)
+        raise SystemExit(77)
+
+
+def percentile(values: Sequence[float], pct: float) -> float | None:
+    """Nearest-rank percentile (p95 of 20 values is the 19th smallest)."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(1, math.ceil(pct / 100 * len(ordered)))
+    return ordered[rank - 1]
+
+
+def stats(values: Sequence[float]) -> dict[str, Any]:
+    def r(v: float | None) -> float | None:
+        return None if v is None else round(v, 3)
+    return {"n": len(values), "median": r(percentile(values, 50)),
+            "p95": r(percentile(values, 95)), "max": r(max(values) if values else None)}
+
+
+def epoch(stamp: object) -> float | None:
+    """An audit event's ISO UTC timestamp as epoch seconds."""
+    if not isinstance(stamp, str):
+        return None
+    try:
+        return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
+def transitions_since(daemon: DaemonInLab, seq: int, src: str, dst: str) -> list[float]:
+    """Timestamps of `src -> dst` transitions audited after `seq`."""
+    daemon.read()
+    return [t for e in daemon.events
+            if e.get("event_kind") == "transition" and int(e.get("seq") or 0) > seq
+            and e.get("state_from") == src and e.get("state_to") == dst
+            and (t := epoch(e.get("timestamp"))) is not None]
+
+
+def last_seq(daemon: DaemonInLab) -> int:
+    daemon.read()
+    return max((int(e.get("seq") or 0) for e in daemon.events), default=0)
+
+
+async def until(pred: Callable[[], bool], timeout: float, what: str,
+                step: float = 0.05) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not pred():
+        if loop.time() > deadline:
+            raise TimeoutError(f"{what}: not within {timeout:g}s")
+        await asyncio.sleep(step)
+
+
+async def settled(daemon: DaemonInLab, timeout: float) -> None:
+    """On the primary with the primary link declared up (the monitor needs up_after
+    good rounds after every move of the router)."""
+    await daemon.wait(lambda s: s.get("state") == "primary" and s.get("primary_link") == "up",
+                      timeout, "state primary with primary_link up")
+
+
+@asynccontextmanager
+async def lab_with_daemon(console: str = "cli",
+                          overrides: Mapping[str, Mapping[str, Any]] | None = None,
+                          ) -> AsyncIterator[tuple[Lab, DaemonInLab]]:
+    """A fresh lab and the daemon in it, settled; both gone afterwards whatever happens."""
+    lab = Lab(new_lab_id(), console=console)
+    daemon: DaemonInLab | None = None
+    try:
+        progress(f"lab {lab.lab_id}: bringing it up (console {console})")
+        await lab.up()
+        daemon = DaemonInLab(lab, overrides=overrides)
+        await daemon.start()
+        progress("daemon started; waiting for primary with the link up")
+        await settled(daemon, SETTLE_TIMEOUT)
+        yield lab, daemon
+    finally:
+        if daemon is not None:
+            try:
+                await asyncio.shield(daemon.stop())
+            except Exception as exc:  # the lab's down() below kills it anyway
+                progress(f"daemon stop: {type(exc).__name__}: {exc}")
+        removed = await asyncio.shield(lab.down())
+        progress(f"lab {lab.lab_id} torn down ({len(removed)} things removed)")
