@@ -28,7 +28,7 @@ def merge(base: Mapping[str, Any], override: Mapping[str, Any], where: str = "")
         path = f"{where}.{key}" if where else key
         if key not in base:
             known = ", ".join(sorted(base))
-            raise DialogueError("dialogue", f"unknown key {path!r} (known here: {known})")
+            raise DialogueError("dialogue", f"{path}: unknown key (known here: {known})")
         if isinstance(base[key], Mapping):
             if not isinstance(value, Mapping):
                 raise DialogueError("dialogue", f"{path} must be a table")
@@ -47,7 +47,8 @@ def load(name: str, override: Mapping[str, Any] | None = None) -> Dialogue:
     text = resources.files("router_drivers").joinpath("dialogues", f"{name}.toml").read_text(
         encoding="utf-8")
     data = tomllib.loads(text)
-    return Dialogue(name, merge(data, override or {}))
+    # a user's override comes from the config's [router.dialogue]: name it that way
+    return Dialogue(name, merge(data, override or {}, "router.dialogue"))
 
 
 class Dialogue:

@@ -67,7 +67,7 @@ async def test_cli_command_override_from_config_is_what_is_sent(
 
 
 def test_unknown_override_key_is_refused_with_its_path() -> None:
-    with pytest.raises(DialogueError, match=r"unknown key 'fields\.adress'"):
+    with pytest.raises(DialogueError, match=r"router\.dialogue\.fields\.adress: unknown key"):
         load("netopia_menu", {"fields": {"adress": "x"}})
 
 
