@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import shlex
 import sys
 from collections.abc import Sequence
@@ -20,15 +21,36 @@ from .netns import LabError, ip_batch, run
 from .topology import REMOTE_PUBLIC, Topology, tunnel_lines
 
 
+async def tunnel_endpoints(ns: str) -> tuple[str, str] | None:
+    """(local, remote) underlay addresses of the tunnel device in `ns`, if it exists."""
+    result = await run(["ip", "-n", ns, "-j", "-d", "link", "show", "tun0"], check=False)
+    if result.returncode != 0:
+        return None
+    try:
+        info = json.loads(result.stdout)[0]["linkinfo"]["info_data"]
+        return str(info["local"]), str(info["remote"])
+    except (ValueError, LookupError, TypeError) as exc:
+        raise LabError(f"ip -n {ns} link show tun0: unexpected output: {exc}") from exc
+
+
 async def rekey(router_ns: str, remote_ns: str, local: IPv4Address,
-                remote_public: IPv4Address = REMOTE_PUBLIC.ip) -> None:
-    """Recreate both tunnel ends: router `local` <-> remote `remote_public`."""
+                remote_public: IPv4Address = REMOTE_PUBLIC.ip) -> bool:
+    """Recreate both tunnel ends: router `local` <-> remote `remote_public`.
+
+    Returns False (and touches nothing) when both ends are already keyed to these
+    addresses: applying the config the router already has must not drop the tunnel.
+    """
+    wanted = ((str(local), str(remote_public)), (str(remote_public), str(local)))
+    current = await asyncio.gather(tunnel_endpoints(router_ns), tunnel_endpoints(remote_ns))
+    if tuple(current) == wanted:
+        return False
     # Deleting a device that is not there is fine (first key, or a half-done earlier run).
     await asyncio.gather(run(["ip", "-n", router_ns, "link", "del", "tun0"], check=False),
                          run(["ip", "-n", remote_ns, "link", "del", "tun0"], check=False))
     await asyncio.gather(
         ip_batch(router_ns, tunnel_lines(local, remote_public, "router")),
         ip_batch(remote_ns, tunnel_lines(remote_public, local, "remote")))
+    return True
 
 
 def rekey_command(topo: Topology, python: str = sys.executable) -> str:

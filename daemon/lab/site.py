@@ -425,8 +425,9 @@ class Lab:
         self._ensure_state()["wan"] = circuit
         self._save_state()
 
-    async def rekey(self, local: IPv4Address) -> None:
-        await rekey(self.topo.ns("router"), self.topo.ns("remote"), local)
+    async def rekey(self, local: IPv4Address) -> bool:
+        """Re-key the tunnel from the router's WAN address `local` (False: already was)."""
+        return await rekey(self.topo.ns("router"), self.topo.ns("remote"), local)
 
     async def read_wan(self) -> WanConfig | None:
         """The router namespace's actual WAN address and default gateway, if it has both."""

@@ -3,6 +3,7 @@ WAN is up and the tunnel is keyed to the router's current WAN address."""
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import pytest
 from daemon.lab import netns
 from daemon.lab.rekey import rekey_command
 from daemon.lab.site import Lab
-from daemon.lab.topology import BACKUP, MX_ADDR, TUNNEL_ROUTER
+from daemon.lab.topology import BACKUP, MX_ADDR, PRIMARY, TUNNEL_REMOTE, TUNNEL_ROUTER
 
 from .conftest import start_sink
 
@@ -80,3 +81,16 @@ async def test_inside_reaches_the_backup_mx_only_through_the_tunnel(lab: Lab) ->
     assert (await netns.ping(inside, str(MX_ADDR), wait=0.5)).received == 1
     await lab.exec("router", ["ip", "link", "del", "tun0"])
     assert (await netns.ping(inside, str(MX_ADDR), wait=0.5)).received == 0
+
+
+async def test_rekey_to_the_address_already_keyed_leaves_the_tunnel_alone(lab: Lab) -> None:
+    before = (await lab.exec("router", ["ip", "-j", "link", "show", "tun0"])).stdout
+    assert not await lab.rekey(PRIMARY.router)
+    after = (await lab.exec("router", ["ip", "-j", "link", "show", "tun0"])).stdout
+    assert json.loads(before)[0]["ifindex"] == json.loads(after)[0]["ifindex"]
+
+
+async def test_rekey_to_a_new_address_recreates_both_ends(lab: Lab) -> None:
+    await lab.set_wan("backup", rekey_tunnel=False)
+    assert await lab.rekey(BACKUP.router)
+    assert (await netns.ping(lab.ns("router"), str(TUNNEL_REMOTE.ip), wait=1.0)).received == 1
