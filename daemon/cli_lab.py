@@ -46,6 +46,14 @@ def _print_status(st: dict[str, Any]) -> None:
               f"{'works' if c['works'] else 'no traffic'}{extra}")
     print(f"  internet from inside: {'yes' if st['internet_from_inside'] else 'NO'}")
     print(f"  tunnel: {'works' if st['tunnel']['works'] else 'DOWN'}")
+    svc = st.get("services") or {}
+    if svc:
+        print(f"  our mail server (sink): {svc['sink']['host']}:{svc['sink']['port']}, "
+              f"{st['sink_messages']} message(s) received")
+        print(f"  mqtt broker (inside): {svc['mqtt']['host']}:{svc['mqtt']['port']}")
+        print(f"  backup MX: sshd {svc['sshd']['user']}@{svc['sshd']['host']}:"
+              f"{svc['sshd']['port']}, Postfix {svc['postfix']['address']}:"
+              f"{svc['postfix']['port']} (-c {svc['postfix']['config_dir']})")
     print(f"  daemon config: {st['config']}")
 
 

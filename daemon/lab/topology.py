@@ -5,15 +5,25 @@ renders the `ip -batch` lines and nftables rulesets that `site.Lab` runs. That k
 plan readable in one place and checkable without root (names fit IFNAMSIZ, the daemon
 config it writes validates).
 
-The site, all in 10.x ranges that exist only inside the lab's namespaces:
+The site, all in 10.x ranges that exist only inside the lab's namespaces (none of them
+is linked to the root namespace, so nothing can leave):
 
-    inside 10.1.0.10 ──lan0── router 10.1.0.1 ──wan0── [wan: bridge br0] ──┬── isp1 10.11.0.1/29 ──┐
-      (daemon, sink :25,       (emulator, NAT,                            └── isp2 10.12.0.1/29 ──┤
-       mosquitto)               pinhole 10.250.0.254:25 -> 10.1.0.10:25)                          │
-                                  ║ tun0 (vxlan over the current WAN address)          internet ─┤
-                                  ║                                             targets 10.30.0.1-3
-                               remote 10.40.0.2 (public), backup MX 10.50.0.25 ──────────────────┘
+    inside  10.1.0.10/24        daemon, sink :25 (our mail server), mosquitto 127.0.0.1:1883
+      | lan0
+    router  10.1.0.1/24         Netopia emulator :23; NAT out of wan0; pinhole
+      | wan0                    10.250.0.254:25 -> 10.1.0.10:25; tun0 10.250.0.254/24
+    wan     bridge br0          the Ethernet segment shared with both DSL modems
+      |-- isp1  10.11.0.1/29    primary: router 10.11.0.2; cut = isp1's wan0 down;
+      |                         ICMP loss = nftables numgen drop on what enters from wan0
+      |-- isp2  10.12.0.1/29    backup: router 10.12.0.2
+    internet                    targets 10.30.0.1-3 (on lo); routes to both ISP subnets
+      |
+    remote  10.40.0.2/30        public address; backup MX 10.50.0.25 (sshd :22, Postfix :25)
+                                tun0 10.250.0.1/24, routes 10.1.0.0/24 through the tunnel
 
+The tunnel is a vxlan pair between the router's current WAN address and 10.40.0.2: it
+carries traffic only while the router's WAN is up on some circuit *and* the tunnel was
+re-keyed from that address (`rekey.py`, the emulator's apply hook), as IPsec would.
 The router is addressed for one circuit at a time (10.11.0.2 via 10.11.0.1, or 10.12.0.2
 via 10.12.0.1); the ISP gateways only route their own subnet, so a circuit works only
 while the router's WAN is addressed for it.
