@@ -12,7 +12,7 @@ pytestmark = pytest.mark.root
 
 
 async def _reachable(lab: Lab, address: str) -> bool:
-    count = await netns.ping(lab.ns("inside"), address, count=1, wait=0.5)
+    count = await netns.ping(lab.ns("inside"), address, count=1, wait=1.0)
     return count.received == 1
 
 
@@ -90,3 +90,11 @@ async def test_flap_ends_with_the_primary_circuit_working(lab: Lab) -> None:
     await lab.flap(2, down=0.1, up=0.1)
     assert await _reachable(lab, str(TARGETS[0]))
     assert (await lab.status())["circuits"]["primary"]["link"] == "up"
+
+
+async def test_addresses_outside_the_lab_are_unroutable_at_its_internet(lab: Lab) -> None:
+    # the example config's addresses (and any other) die inside the lab: the lab's
+    # "internet" has no default route and no namespace of the lab links to the host
+    for outside in ("192.168.7.254", "203.0.113.1", "8.8.8.8"):
+        result = await lab.exec("internet", ["ip", "route", "get", outside], check=False)
+        assert result.returncode != 0 and "unreachable" in result.stderr.lower(), outside
