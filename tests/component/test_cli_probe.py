@@ -11,6 +11,7 @@ from aiosmtpd.controller import Controller
 
 from daemon.cli import main
 from tests.conftest import free_port
+from tests.siteconf import wan_tables
 
 
 @pytest.fixture
@@ -34,15 +35,7 @@ smtp_port = {smtp_port}
 timeout = 2.0
 [router]
 driver = "dry-run"
-[router.primary]
-address = "10.91.0.2"
-netmask = "255.255.255.0"
-gateway = "10.91.0.1"
-[router.backup]
-address = "10.92.0.2"
-netmask = "255.255.255.0"
-gateway = "10.92.0.1"
-""")
+{wan_tables()}""")
     return path
 
 

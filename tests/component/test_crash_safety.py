@@ -25,14 +25,12 @@ import asyncssh
 import pytest
 
 from daemon.control import ControlError, request
-from router_drivers import WanConfig
 from router_drivers.emulator import EmulatorOptions, RouterState, run_emulator
+from tests.siteconf import BACKUP, PRIMARY, wan_tables
 
 pytestmark = pytest.mark.slow
 
 BIN = Path(sys.executable).parent / "dslfailover"
-PRIMARY = WanConfig.parse("10.91.0.2", "255.255.255.248", "10.91.0.1")
-BACKUP = WanConfig.parse("10.92.0.10", "255.255.255.248", "10.92.0.9")
 
 
 @pytest.fixture
@@ -71,15 +69,7 @@ password_file = "router.password"
 connect_timeout = 2.0
 step_timeout = 60.0
 action_timeout = 120.0
-[router.primary]
-address = "{PRIMARY.address}"
-netmask = "{PRIMARY.netmask}"
-gateway = "{PRIMARY.gateway}"
-[router.backup]
-address = "{BACKUP.address}"
-netmask = "{BACKUP.netmask}"
-gateway = "{BACKUP.gateway}"
-[backup_mx]
+{wan_tables()}[backup_mx]
 host = "127.0.0.1"
 port = {mx_port}
 key_file = "id"

@@ -16,11 +16,9 @@ import pytest
 from daemon.app import Daemon
 from daemon.config import load_config, load_secrets
 from daemon.model import Action, EventKind, OperatorCommand, State
-from router_drivers import WanConfig
 from router_drivers.emulator import EmulatorOptions, RouterState, run_emulator
+from tests.siteconf import BACKUP, PRIMARY, wan_tables
 
-PRIMARY = WanConfig.parse("10.91.0.2", "255.255.255.248", "10.91.0.1")
-BACKUP = WanConfig.parse("10.92.0.10", "255.255.255.248", "10.92.0.9")
 PASSWORD = "router-Pw-771"
 
 
@@ -43,15 +41,7 @@ password_file = "router.password"
 connect_timeout = 2.0
 step_timeout = 2.0
 action_timeout = 30.0
-[router.primary]
-address = "{PRIMARY.address}"
-netmask = "{PRIMARY.netmask}"
-gateway = "{PRIMARY.gateway}"
-[router.backup]
-address = "{BACKUP.address}"
-netmask = "{BACKUP.netmask}"
-gateway = "{BACKUP.gateway}"
-[mqtt]
+{wan_tables()}[mqtt]
 enabled = false
 [control]
 socket = "{tmp / 'control.sock'}"

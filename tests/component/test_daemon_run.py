@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from daemon.lab.mosquitto import Mosquitto
+from tests.siteconf import wan_tables
 
 pytestmark = [pytest.mark.root, pytest.mark.slow]
 
@@ -73,15 +74,7 @@ down_after = 3
 up_after = 5
 [router]
 driver = "dry-run"
-[router.primary]
-address = "10.91.0.2"
-netmask = "255.255.255.0"
-gateway = "10.91.0.1"
-[router.backup]
-address = "10.92.0.2"
-netmask = "255.255.255.0"
-gateway = "10.92.0.1"
-[mqtt]
+{wan_tables()}[mqtt]
 host = "127.0.0.1"
 port = {broker.port}
 [control]

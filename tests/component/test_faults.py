@@ -17,12 +17,9 @@ import pytest
 from daemon.app import Daemon
 from daemon.config import load_config, load_secrets
 from daemon.model import Action, EventKind, MailPath, OperatorCommand, State
-from router_drivers import WanConfig
 from router_drivers.emulator import EmulatorOptions, run_emulator
 from tests.conftest import free_port
-
-PRIMARY = WanConfig.parse("10.91.0.2", "255.255.255.248", "10.91.0.1")
-BACKUP = WanConfig.parse("10.92.0.10", "255.255.255.248", "10.92.0.9")
+from tests.siteconf import BACKUP, PRIMARY, wan_tables
 
 
 def write_config(tmp: Path, *, router: str, state_dir: Path | None = None,
@@ -51,15 +48,7 @@ targets = ["127.0.0.1"]
 interval = 0.2
 timeout = 0.5
 {router}
-[router.primary]
-address = "{PRIMARY.address}"
-netmask = "{PRIMARY.netmask}"
-gateway = "{PRIMARY.gateway}"
-[router.backup]
-address = "{BACKUP.address}"
-netmask = "{BACKUP.netmask}"
-gateway = "{BACKUP.gateway}"
-{mx}
+{wan_tables()}{mx}
 [actions]
 retry_initial = 0.5
 [mqtt]

@@ -17,6 +17,7 @@ from daemon.app import Daemon
 from daemon.config import load_config, load_secrets
 from daemon.lab.postfix import RETRY_DELAY
 from daemon.model import Action, EventKind, MailPath, OperatorCommand, State
+from tests.siteconf import wan_tables
 
 from .conftest import DOMAIN, MxWorld
 from .test_flush import _queue_one_while_sink_down
@@ -33,15 +34,7 @@ state_dir = "{tmp / 'state'}"
 targets = ["127.0.0.1"]
 [router]
 driver = "dry-run"
-[router.primary]
-address = "10.91.0.2"
-netmask = "255.255.255.0"
-gateway = "10.91.0.1"
-[router.backup]
-address = "10.92.0.2"
-netmask = "255.255.255.0"
-gateway = "10.92.0.1"
-[backup_mx]
+{wan_tables()}[backup_mx]
 host = "127.0.0.1"
 port = {w.sshd.port}
 user = "{w.sshd.user}"
