@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import secrets
 import shutil
 import subprocess
@@ -60,6 +61,7 @@ SERVICES_START_TIMEOUT = 45.0
 # stops Postfix cleanly, which takes a few seconds) before it is killed.
 STOP_GRACE = 15.0
 ROUTER_CONSOLES = {"cli": "netopia-cli", "menu": "netopia-menu"}
+_PROCESS_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")  # also its log file's name
 
 
 # Run in the remote namespace: one message to the backup MX's SMTP port.
@@ -350,6 +352,8 @@ class Lab:
         Its output goes to `<lab dir>/<name>.log`; it is recorded in the state file and
         stopped by `down()` (it outlives this Python process, e.g. after `lab up`).
         """
+        if not _PROCESS_NAME.fullmatch(name):
+            raise LabError(f"process name {name!r}: use letters, digits, '.', '_', '-'")
         state = self._ensure_state()
         self.dir.mkdir(parents=True, exist_ok=True)
         log = self.dir / f"{name}.log"

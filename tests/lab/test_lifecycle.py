@@ -176,3 +176,13 @@ async def test_down_with_a_corrupt_state_file_still_removes_the_lab(lab_root: Pa
     assert any("unreadable lab state" in item for item in removed)
     assert await _lab_namespaces(lab) == []
     assert not lab.state_file.exists()
+
+
+async def test_spawn_refuses_a_process_name_that_is_not_a_plain_file_name(lab_root: Path) -> None:
+    lab = Lab(new_lab_id(), root=lab_root, services=False)
+    try:
+        await lab.up()
+        with pytest.raises(LabError, match=r"process name '\.\./x'"):
+            await lab.spawn("inside", ["sleep", "1"], name="../x")
+    finally:
+        await lab.down()
