@@ -56,7 +56,8 @@ def machine_config(cfg: Config) -> m.MachineConfig:
         trial_check=fb.trial_check, retry_initial=cfg.actions.retry_initial,
         retry_max=cfg.actions.retry_max,
         verify_interval=mx.verify_interval if mx else 300.0,
-        mx=mx is not None, repair=bool(mx and mx.repair), flush=bool(mx and mx.flush))
+        mx=mx is not None, repair=bool(mx and mx.repair), flush=bool(mx and mx.flush),
+        reflush_after=mx.reflush_after if mx else 0.0)
 
 
 class Daemon:

@@ -154,7 +154,11 @@ class BackupMxConfig(_Section):
     nexthop: str
     repair: bool = False
     flush: bool = True
-    verify_interval: Seconds = 300.0  # while on backup (and on primary, less often)
+    verify_interval: Seconds = 300.0  # re-verify this often while on backup
+    # a second flush this long after the first, for mail that was still mid-delivery to
+    # the dead tunnel when we failed over (Postfix defers it only after its
+    # smtp_connect_timeout, 30 s by default); 0 turns it off
+    reflush_after: Annotated[float, Field(ge=0, le=3600)] = 45.0
     connect_timeout: Seconds = 10.0
     command_timeout: Seconds = 20.0
     smtp_timeout: Seconds = 10.0      # each step of the mail_path SMTP dialogue

@@ -42,6 +42,10 @@ class MachineConfig:
     mx: bool = False                # a backup MX is configured
     repair: bool = False            # repair the MX maps when verification fails
     flush: bool = True              # flush the MX queue after a verified failover
+    # a second flush this long after the first: mail that was mid-delivery to the dead
+    # tunnel at failover time is deferred only when Postfix's smtp_connect_timeout (30 s
+    # by default) runs out, after the first flush; 0 turns it off
+    reflush_after: float = 45.0
 
 
 # -- events ---------------------------------------------------------------------------
@@ -173,6 +177,7 @@ class Context:
     next_trial_at: float | None = None
     last_verify: float | None = None
     flushed: bool = False                  # flushed since the last failover
+    reflush_at: float | None = None        # when the second flush is due
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,7 +259,7 @@ class _Builder:
         hold = hold_down(self.ctx, self.now)
         first_trial = self.now + hold if self.ctx.cfg.failback_mode == "trial" else None
         self.set(backup_since=self.now, next_trial_at=first_trial, retries=0,
-                 trial_until=None)
+                 trial_until=None, reflush_at=None)
 
     def enter_primary(self, reason: str, evidence: Evidence | None = None) -> None:
         self.go(State.PRIMARY, reason, evidence)
@@ -404,7 +409,10 @@ def _mx_result(b: _Builder, ev: MxResult) -> None:
     kind = b.ctx.mx_job_kind
     b.set(mx_job=None, mx_job_kind=None)
     if kind == "flush":
+        first = not b.ctx.flushed and b.ctx.reflush_at is None
         b.set(flushed=ev.ok)
+        if ev.ok and first and b.ctx.cfg.reflush_after > 0:
+            b.set(reflush_at=b.now + b.ctx.cfg.reflush_after)
         b.note("action", "queue flushed" if ev.ok else f"flush failed: {ev.detail}")
         if b.ctx.state == State.FAILING_OVER and b.ctx.router_job is None:
             b.mx("verify")  # a flush was running when the router moved: verify now
@@ -434,6 +442,9 @@ def _tick(b: _Builder, _ev: Tick) -> None:
     if ctx.state == State.BACKUP:
         if ctx.last_verify is None or now - ctx.last_verify >= ctx.cfg.verify_interval:
             b.mx("verify")
+        if ctx.reflush_at is not None and now >= ctx.reflush_at and ctx.mx_job is None:
+            b.set(reflush_at=None)
+            b.mx("flush")
         if ctx.cfg.failback_mode == "auto":
             _maybe_auto_failback(b, {})
         elif ctx.cfg.failback_mode == "trial" and ctx.next_trial_at is not None \

@@ -262,7 +262,7 @@ def test_mail_path_failing_on_backup_triggers_a_verification() -> None:
 
 
 def test_backup_verifies_the_mx_on_a_schedule() -> None:
-    ctx = on(CFG, Circuit.BACKUP, now=0.0)
+    ctx = on(replace(CFG, reflush_after=0.0), Circuit.BACKUP, now=0.0)
     d = step(ctx, MxResult(ctx.mx_job or 0, True), 1.0)
     d = step(d.ctx, MxResult(d.ctx.mx_job or 0, True), 2.0)  # the flush
     assert step(d.ctx, Tick(), 200.0).actions == ()
@@ -297,3 +297,17 @@ def test_a_primary_flapping_every_30s_for_10_minutes_bounds_the_router_actions()
     assert len(applies) <= 7, applies
     gaps = [b - a for a, b in itertools.pairwise(failbacks)]
     assert all(g2 > g1 for g1, g2 in itertools.pairwise(gaps))
+
+
+def test_a_second_flush_catches_mail_that_was_mid_delivery_at_failover() -> None:
+    cfg = replace(CFG, reflush_after=45.0)
+    ctx = on(cfg, Circuit.PRIMARY)
+    d = step(ctx, PrimaryDown(), 10.0)
+    d = step(d.ctx, RouterResult(only(d, ApplyWan).action_id, True, Circuit.BACKUP), 12.0)
+    d = step(d.ctx, MxResult(only(d, VerifyMx).action_id, True), 13.0)
+    d = step(d.ctx, MxResult(only(d, FlushMx).action_id, True), 14.0)
+    assert step(d.ctx, Tick(), 58.0).actions == ()
+    d = step(d.ctx, Tick(), 59.0)
+    flush = only(d, FlushMx)
+    d = step(d.ctx, MxResult(flush.action_id, True), 60.0)
+    assert step(d.ctx, Tick(), 200.0).actions == ()  # only one extra flush
