@@ -134,7 +134,11 @@ class Daemon:
                 ]
                 if self.cfg.tunnel is not None:
                     workers.append(tg.create_task(self._probe_tunnel(), name="probe-tunnel"))
-                first = m.start(machine_config(self.cfg), time.monotonic())
+                # recent failbacks survive a restart, so the flap hold-down does too
+                mono, wall = time.monotonic(), time.time()
+                history = tuple(mono - (wall - t) for t in persisted.failback_times
+                                if 0 <= wall - t <= self.cfg.failback.flap_window)
+                first = m.start(machine_config(self.cfg), mono, history)
                 self.ctx = first.ctx
                 self._publish_state()
                 await self._wait_for_broker()
@@ -247,6 +251,9 @@ class Daemon:
             self._failover_started = time.monotonic()
         if t.from_state == State.FAILING_BACK and t.to_state == State.PRIMARY:
             data.failbacks += 1
+            now = time.time()
+            data.failback_times = [x for x in data.failback_times
+                                   if now - x <= self.cfg.failback.flap_window] + [now]
         if t.to_state == State.BACKUP and self._failover_started is not None:
             took = time.monotonic() - self._failover_started
             self._failover_started = None

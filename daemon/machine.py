@@ -565,9 +565,12 @@ TABLE: dict[tuple[State, type[Any]], Handler] = {
 }
 
 
-def start(cfg: MachineConfig, now: float) -> Decision:
-    """The first decision: read the router, which is the truth about where we are."""
-    b = _Builder(Context(cfg=cfg, since=now), now)
+def start(cfg: MachineConfig, now: float, failbacks: tuple[float, ...] = ()) -> Decision:
+    """The first decision: read the router, which is the truth about where we are.
+
+    `failbacks` (on the caller's clock) carries the flap history across a restart.
+    """
+    b = _Builder(Context(cfg=cfg, since=now, failbacks=failbacks), now)
     b.read_router()
     return b.done()
 

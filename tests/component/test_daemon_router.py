@@ -119,3 +119,26 @@ async def test_a_refused_field_is_a_fault_and_nothing_saved(tmp_path: Path) -> N
         finally:
             daemon.stop.set()
             await asyncio.wait_for(task, 30)
+
+
+async def test_the_flap_history_survives_a_restart(tmp_path: Path) -> None:
+    async with run_emulator("cli", PRIMARY, options=EmulatorOptions(password=PASSWORD)
+                            ) as (_, port, _router):
+        cfg = load_config(write_config(tmp_path, "netopia-cli", port))
+        for restart in range(2):
+            daemon = Daemon(cfg, load_secrets(cfg))
+            task = asyncio.create_task(daemon.run())
+            try:
+                await wait_state(daemon, State.PRIMARY)
+                if restart == 0:
+                    assert daemon.status()["hold_down"] == 300
+                    await daemon.submit(OperatorCommand(Action.FAILOVER, "t", "pytest"))
+                    await wait_state(daemon, State.BACKUP)
+                    await daemon.submit(OperatorCommand(Action.FAILBACK, "t", "pytest"))
+                    await wait_state(daemon, State.PRIMARY)
+                else:
+                    # one recent failback: the next automatic one waits twice as long
+                    assert daemon.status()["hold_down"] == 600
+            finally:
+                daemon.stop.set()
+                await asyncio.wait_for(task, 30)
