@@ -27,8 +27,8 @@ from router_drivers import RouterSettings, Secret, WanConfig
 from router_drivers.emulator import EmulatorOptions, RouterState, run_emulator
 from tests.conftest import free_port
 
-PRIMARY = WanConfig.parse("203.0.113.2", "255.255.255.248", "203.0.113.1")
-BACKUP = WanConfig.parse("198.51.100.10", "255.255.255.248", "198.51.100.9")
+PRIMARY = WanConfig.parse("10.91.0.2", "255.255.255.248", "10.91.0.1")
+BACKUP = WanConfig.parse("10.92.0.10", "255.255.255.248", "10.92.0.9")
 PASSWORD = "pw-S3cret-42"  # distinctive, so a leak is found by a plain search
 
 

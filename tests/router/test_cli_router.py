@@ -85,7 +85,7 @@ async def test_router_apply_backup_moves_the_router_and_reads_back(
     code, out, err = await cli("apply", "backup", "-c", str(write_config(tmp_path, driver,
                                                                          port)))
     assert code == 0, err
-    assert "router on backup: 198.51.100.10/29 via 198.51.100.9 (read back)" in out
+    assert "router on backup: 10.92.0.10/29 via 10.92.0.9 (read back)" in out
     assert state.saved == BACKUP
 
 
@@ -95,8 +95,8 @@ async def test_router_apply_dry_run_shows_commands_and_changes_nothing(
     code, out, _ = await cli("apply", "backup", "--dry-run", "-c",
                              str(write_config(tmp_path, "netopia-cli", port)))
     assert code == 0
-    assert "set ip gateway 198.51.100.9" in out
-    assert "router now 203.0.113.2/29 via 203.0.113.1 (circuit: primary)" in out
+    assert "set ip gateway 10.92.0.9" in out
+    assert "router now 10.91.0.2/29 via 10.91.0.1 (circuit: primary)" in out
     assert state.saves == 0
     assert state.saved == PRIMARY
 

@@ -78,7 +78,7 @@ async def test_refused_value_raises_naming_the_step_and_saves_nothing(
     driver = create_driver(driver_name, telnet_settings(host, port))
     with pytest.raises(RouterRefused) as info:
         await driver.apply_wan(BACKUP)
-    assert "198.51.100.9" in info.value.step + info.value.message
+    assert "10.92.0.9" in info.value.step + info.value.message
     assert "not permitted" in info.value.seen or "cannot be set" in info.value.seen
     assert state.saved == PRIMARY
     assert state.saves == 0
@@ -167,7 +167,7 @@ async def test_menu_escape_reverts_unsaved_fields_after_a_refusal(
     with pytest.raises(RouterRefused):
         await driver.apply_wan(BACKUP)
     # the address was accepted as a pending edit, then reverted: a fresh read shows PRIMARY
-    assert "Ethernet B IP Address = 198.51.100.10" in state.received
+    assert "Ethernet B IP Address = 10.92.0.10" in state.received
     assert "<Esc>" in driver.transcript()
     assert await create_driver("netopia-menu", telnet_settings(host, port)).read_wan() \
         == PRIMARY
@@ -181,7 +181,7 @@ async def test_cli_gateway_off_the_subnet_is_refused_at_save(
     driver = create_driver("netopia-cli", telnet_settings(host, port, dialogue={
         "commands": {"set": ["set ip ethernet B address {address}",
                              "set ip gateway {gateway}"]}}))
-    target = WanConfig.parse("198.51.100.10", "255.255.255.0", "198.51.100.200")
+    target = WanConfig.parse("10.92.0.10", "255.255.255.0", "10.92.0.200")
     with pytest.raises(RouterRefused, match="save") as info:
         await driver.apply_wan(target)
     assert "not on the ethernet B subnet" in info.value.seen
@@ -195,10 +195,10 @@ async def test_cli_bad_value_from_a_template_is_refused_and_nothing_saved(
     driver = create_driver("netopia-cli", telnet_settings(host, port, dialogue={
         "commands": {"set": ["set ip ethernet B address {address}/{prefixlen}",
                              "set ip gateway {gateway}"]}}))
-    with pytest.raises(RouterRefused, match=r"set ip ethernet B address 198\.51\.100\.10/29") \
+    with pytest.raises(RouterRefused, match=r"set ip ethernet B address 10\.92\.0\.10/29") \
             as info:
         await driver.apply_wan(BACKUP)
-    assert 'invalid IP address "198.51.100.10/29"' in info.value.seen
+    assert 'invalid IP address "10.92.0.10/29"' in info.value.seen
     assert state.saves == 0
 
 

@@ -98,4 +98,4 @@ def test_emulator_in_a_namespace_really_moves_the_wan_and_runs_the_hook(
                                capture_output=True, text=True, timeout=60)
         assert apply.returncode == 0, apply.stderr
     assert asyncio.run(iproute.read_wan("wan0", router_netns)) == BACKUP
-    assert hook_out.read_text().split() == ["198.51.100.10", "29", "198.51.100.9"]
+    assert hook_out.read_text().split() == ["10.92.0.10", "29", "10.92.0.9"]

@@ -19,8 +19,8 @@ from .conftest import BACKUP, PRIMARY, Sshd
 
 # A "router" whose read commands print a fixed config: enough to exercise the session,
 # refusals and save ordering without touching any interface.
-READ_PRIMARY = ["printf 'inet 203.0.113.2/29 scope global wan0\\n'",
-                "printf 'default via 203.0.113.1 dev wan0\\n'"]
+READ_PRIMARY = ["printf 'inet 10.91.0.2/29 scope global wan0\\n'",
+                "printf 'default via 10.91.0.1 dev wan0\\n'"]
 
 
 def settings(sshd: Sshd, dialogue: dict[str, Any], **kw: Any) -> RouterSettings:
@@ -79,7 +79,7 @@ async def test_save_runs_after_every_apply_command_and_read_back_is_checked(
                              "save": [f"touch {marker}"]}}
     driver = create_driver("ssh", settings(sshd, dialogue))
     # the fixed read still reports PRIMARY after "applying" BACKUP: a mismatch
-    with pytest.raises(RouterMismatch, match=r"the router reports 203\.0\.113\.2"):
+    with pytest.raises(RouterMismatch, match=r"the router reports 10\.91\.0\.2"):
         await driver.apply_wan(BACKUP)
     assert marker.exists()
 
