@@ -11,7 +11,7 @@ import asyncio
 import sys
 from typing import Any
 
-from postfix_sync import BackupMx, MxConnectError, MxError, MxSettings, VerifyReport
+from postfix_sync import MxConnectError, MxError, MxSettings, VerifyReport
 
 from .cli_common import add_config_arg, load_or_exit, print_json
 from .config import EXIT_CONFIG
@@ -70,6 +70,8 @@ def _handler(args: argparse.Namespace) -> int:
 
 
 async def _run(args: argparse.Namespace, settings: MxSettings) -> int:
+    from postfix_sync.client import BackupMx  # asyncssh: only for the mx commands
+
     async with BackupMx(settings) as mx:
         if args.mx_action == "verify":
             report = await mx.verify()

@@ -3,7 +3,10 @@
 A library used by the daemon; it never imports `daemon`.
 """
 
-from .client import BackupMx
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .client import BackupMx
 from .errors import (
     MxAuthError,
     MxCommandError,
@@ -31,3 +34,12 @@ __all__ = [
     "RepairReport",
     "VerifyReport",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # BackupMx pulls in asyncssh and cryptography (~17 MB of RSS): only when it is used
+    if name == "BackupMx":
+        from .client import BackupMx
+
+        return BackupMx
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

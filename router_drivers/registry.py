@@ -6,18 +6,41 @@ from collections.abc import Callable
 
 from .base import RouterDriver, RouterSettings
 from .dryrun import DryRunDriver
-from .linux import LinuxDriver
-from .netopia_cli import NetopiaCliDriver
-from .netopia_menu import NetopiaMenuDriver
-from .ssh import SshDriver
 
 DriverFactory = Callable[[RouterSettings], RouterDriver]
 
+
+# Each driver's module is imported only when that driver is used: the SSH driver pulls in
+# asyncssh and cryptography (~17 MB of RSS) that a telnet-only daemon never needs.
+def _netopia_menu(settings: RouterSettings) -> RouterDriver:
+    from .netopia_menu import NetopiaMenuDriver
+
+    return NetopiaMenuDriver(settings)
+
+
+def _netopia_cli(settings: RouterSettings) -> RouterDriver:
+    from .netopia_cli import NetopiaCliDriver
+
+    return NetopiaCliDriver(settings)
+
+
+def _ssh(settings: RouterSettings) -> RouterDriver:
+    from .ssh import SshDriver
+
+    return SshDriver(settings)
+
+
+def _linux(settings: RouterSettings) -> RouterDriver:
+    from .linux import LinuxDriver
+
+    return LinuxDriver(settings)
+
+
 DRIVERS: dict[str, DriverFactory] = {
-    "netopia-menu": NetopiaMenuDriver,
-    "netopia-cli": NetopiaCliDriver,
-    "ssh": SshDriver,
-    "linux": LinuxDriver,
+    "netopia-menu": _netopia_menu,
+    "netopia-cli": _netopia_cli,
+    "ssh": _ssh,
+    "linux": _linux,
     "dry-run": DryRunDriver,
 }
 
