@@ -43,6 +43,13 @@ class MxWorld:
         base.update(changes)
         return MxSettings(**base)  # type: ignore[arg-type]
 
+    def backup_mx_table(self) -> str:
+        """The daemon config's `[backup_mx]` table for this world (keys a test adds follow)."""
+        return (f'[backup_mx]\nhost = "127.0.0.1"\nport = {self.sshd.port}\n'
+                f'user = "{self.sshd.user}"\nkey_file = "{self.sshd.client_key}"\n'
+                f'known_hosts = "{self.sshd.known_hosts}"\ndomain = "{DOMAIN}"\n'
+                f'nexthop = "{self.nexthop}"\nconfig_dir = "{self.postfix.config_dir}"\n')
+
     async def write_map(self, path: Path, text: str | bytes, *, build: bool = True) -> None:
         """Write a map source; with build, postmap it (as an admin would)."""
         path.write_bytes(text.encode() if isinstance(text, str) else text)

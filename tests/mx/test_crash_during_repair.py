@@ -46,16 +46,7 @@ host = "127.0.0.1"
 port = {router_port}
 password_file = "router.password"
 {wan_tables()}
-[backup_mx]
-host = "127.0.0.1"
-port = {w.sshd.port}
-user = "{w.sshd.user}"
-key_file = "{w.sshd.client_key}"
-known_hosts = "{w.sshd.known_hosts}"
-domain = "{DOMAIN}"
-nexthop = "{w.nexthop}"
-config_dir = "{w.postfix.config_dir}"
-repair = true
+{w.backup_mx_table()}repair = true
 smtp_timeout = 3.0
 [mqtt]
 enabled = false

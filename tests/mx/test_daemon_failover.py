@@ -19,7 +19,7 @@ from daemon.lab.postfix import RETRY_DELAY
 from daemon.model import Action, EventKind, MailPath, OperatorCommand, State
 from tests.siteconf import wan_tables
 
-from .conftest import DOMAIN, MxWorld
+from .conftest import MxWorld
 from .test_flush import _queue_one_while_sink_down
 
 pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.root, pytest.mark.slow]
@@ -34,16 +34,7 @@ state_dir = "{tmp / 'state'}"
 targets = ["127.0.0.1"]
 [router]
 driver = "dry-run"
-{wan_tables()}[backup_mx]
-host = "127.0.0.1"
-port = {w.sshd.port}
-user = "{w.sshd.user}"
-key_file = "{w.sshd.client_key}"
-known_hosts = "{w.sshd.known_hosts}"
-domain = "{DOMAIN}"
-nexthop = "{w.nexthop}"
-config_dir = "{w.postfix.config_dir}"
-smtp_timeout = 3.0
+{wan_tables()}{w.backup_mx_table()}smtp_timeout = 3.0
 [mqtt]
 enabled = false
 [control]
