@@ -11,6 +11,7 @@ from daemon.config import Config, MqttConfig, Secrets, parse_config
 from daemon.lab.mosquitto import Mosquitto
 from daemon.model import LinkHealth, State
 from daemon.mqtt import MqttPublisher, create_publisher
+from tests.siteconf import wan_tables
 
 from .conftest import event, mqtt_config, probe, running, snapshot, watching
 
@@ -156,18 +157,10 @@ def test_create_publisher_uses_the_site_prefix_and_honours_enabled() -> None:
     base = """
 site = "unixwiz"
 [primary]
-targets = ["203.0.113.1"]
+targets = ["127.0.0.1"]
 [router]
 driver = "dry-run"
-[router.primary]
-address = "203.0.113.2"
-netmask = "255.255.255.248"
-gateway = "203.0.113.1"
-[router.backup]
-address = "198.51.100.10"
-netmask = "255.255.255.248"
-gateway = "198.51.100.9"
-"""
+""" + wan_tables()
     cfg: Config = parse_config(base)
     pub = create_publisher(cfg, Secrets())
     assert pub is not None

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from daemon.cli import main as cli_main
+from tests.siteconf import wan_tables
 
 from .conftest import DOMAIN, MxWorld
 
@@ -26,18 +27,10 @@ def write_config(w: MxWorld, path: Path, **mx: Any) -> Path:
     path.write_text(f"""\
 site = "test"
 [primary]
-targets = ["203.0.113.1"]
+targets = ["127.0.0.1"]
 [router]
 driver = "dry-run"
-[router.primary]
-address = "203.0.113.2"
-netmask = "255.255.255.248"
-gateway = "203.0.113.1"
-[router.backup]
-address = "198.51.100.10"
-netmask = "255.255.255.248"
-gateway = "198.51.100.9"
-[backup_mx]
+{wan_tables()}[backup_mx]
 host = "{s.host}"
 port = {s.port}
 user = "{s.user}"

@@ -14,24 +14,17 @@ import structlog
 
 from daemon.cli import main
 from daemon.model import Action
+from tests.siteconf import wan_tables
 
 from .conftest import Recorder, server_in_thread
 
 CONFIG = """
 site = "unixwiz"
 [primary]
-targets = ["203.0.113.1", "192.0.2.53"]
+targets = ["127.0.0.1"]
 [router]
 driver = "dry-run"
-[router.primary]
-address = "203.0.113.2"
-netmask = "255.255.255.248"
-gateway = "203.0.113.1"
-[router.backup]
-address = "198.51.100.10"
-netmask = "255.255.255.248"
-gateway = "198.51.100.9"
-[control]
+""" + wan_tables() + """[control]
 socket = "{socket}"
 """
 
