@@ -6,7 +6,15 @@ saved config really changes the namespace's WAN address and default route.
 """
 
 from .server import Emulator, run_emulator
-from .state import EmulatorOptions, IpBackend, MemoryBackend, RouterState, WanBackend
+from .state import (
+    PROFILES,
+    EmulatorOptions,
+    IpBackend,
+    MemoryBackend,
+    RouterState,
+    WanBackend,
+    profile,
+)
 
-__all__ = ["Emulator", "EmulatorOptions", "IpBackend", "MemoryBackend", "RouterState",
-           "WanBackend", "run_emulator"]
+__all__ = ["PROFILES", "Emulator", "EmulatorOptions", "IpBackend", "MemoryBackend",
+           "RouterState", "WanBackend", "profile", "run_emulator"]

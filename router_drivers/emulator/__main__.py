@@ -1,9 +1,13 @@
 """`python -m router_drivers.emulator`: run one emulated Netopia console until killed.
 
-    python -m router_drivers.emulator --console menu|cli --host ADDR --port N
+    python -m router_drivers.emulator (--console menu|cli | --profile NAME) --host ADDR --port N
         [--password-file F] [--username NAME] [--initial ADDRESS,NETMASK,GATEWAY]
         [--apply-iface IFACE] [--apply-command 'CMD {address} {netmask} {gateway} {prefixlen}']
         [--restart-delay S]
+
+A profile (`--profile`, see `state.PROFILES`) is a documented firmware variant; `--console
+menu|cli` is its console's default profile (r9100, socos). Those restart to apply: a save
+changes the saved config, and the WAN (and the hook) change when the router restarts.
 
 With --apply-iface a save really sets that interface's address and default route (in the
 namespace this runs in) and the initial config is read from it unless --initial is given.
@@ -21,15 +25,17 @@ from pathlib import Path
 from ..base import WanConfig
 from ..errors import RouterError
 from .server import Emulator
-from .state import EmulatorOptions, IpBackend, MemoryBackend, RouterState, WanBackend
+from .state import PROFILES, IpBackend, MemoryBackend, RouterState, WanBackend, profile
 
-DEFAULT_INITIAL = "203.0.113.2,255.255.255.248,203.0.113.1"
+DEFAULT_PROFILES = {"menu": "r9100", "cli": "socos"}
+DEFAULT_INITIAL = ""203.0.113.2,255.255.255.248,203.0.113.1"
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m router_drivers.emulator",
                                 description="An emulated Netopia router console over telnet.")
-    p.add_argument("--console", choices=["menu", "cli"], required=True)
+    p.add_argument("--console", choices=["menu", "cli"])
+    p.add_argument("--profile", choices=sorted(PROFILES))
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=2323)
     p.add_argument("--password-file", type=Path)
@@ -37,9 +43,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--initial", metavar="ADDRESS,NETMASK,GATEWAY")
     p.add_argument("--apply-iface", metavar="IFACE")
     p.add_argument("--apply-command", metavar="CMD")
-    p.add_argument("--restart-delay", type=float, default=None)
+    p.add_argument("--restart-delay", type=float, default=None,
+                   help="seconds a restart keeps the router away (profile default 0.2)")
     p.add_argument("--no-fragment", action="store_true", help="send output in one piece")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if (args.console is None) == (args.profile is None):
+        p.error("give exactly one of --console and --profile")
+    return args
 
 
 async def initial_config(args: argparse.Namespace, backend: WanBackend) -> WanConfig:
@@ -68,17 +78,21 @@ async def amain(args: argparse.Namespace) -> None:
             raise SystemExit(f"--password-file: {exc.strerror or exc}") from None
     backend: WanBackend = (IpBackend(args.apply_iface, args.apply_command) if args.apply_iface
                            else MemoryBackend())
-    options = EmulatorOptions(username=args.username, password=password,
-                              restart_delay=args.restart_delay, fragment=not args.no_fragment)
-    state = RouterState(args.console, await initial_config(args, backend), options, backend)
+    overrides: dict[str, object] = {"username": args.username, "password": password,
+                                    "fragment": not args.no_fragment}
+    if args.restart_delay is not None:
+        overrides["restart_delay"] = args.restart_delay
+    name = args.profile or DEFAULT_PROFILES[args.console]
+    console, options = profile(name, **overrides)
+    state = RouterState(console, await initial_config(args, backend), options, backend)
     emulator = Emulator(state, args.host, args.port)
     await emulator.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    print(f"emulator: {args.console} console on {args.host}:{emulator.port}, "
-          f"WAN {state.saved}", flush=True)
+    print(f"emulator: {console} console ({name}) on {args.host}:{emulator.port}, "
+          f"WAN {state.saved}, restart {options.restart_delay:g}s", flush=True)
     try:
         await stop.wait()
     finally:

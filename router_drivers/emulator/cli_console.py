@@ -1,4 +1,10 @@
-"""The emulated Netopia SOC OS 7.x text CLI: login, shell, `configure` mode, `netstat`."""
+"""The emulated Netopia SOC OS 7.x text CLI: login, shell, `configure` mode, `netstat`.
+
+As on the real units (DESIGN §5): `save` stores the config, `restart` runs it (it drops
+the session; the router is away for `restart_delay`). `netstat -i` is the two-line
+listing of a public SOC OS 7.4 dump and shows what runs; `view ip` in config mode shows
+what is saved. Options add paging (`--More--`) and "Are you sure (y/n)?" questions.
+"""
 
 from __future__ import annotations
 
@@ -13,15 +19,22 @@ BANNER = ("\r\nTerminal shell v1.0\r\n"
           "Copyright (C) 2005 Netopia, Inc. (dslfailover emulator)\r\n"
           "{model} Business Class DSL router, firmware SOC OS 7.7.4\r\n"
           "(Admin completed login: Full Read/Write access)\r\n\r\n")
-HELP = "Commands: configure, show, view, netstat -i, netstat -r, ping, restart, exit, quit\r\n"
+HELP = ("Commands:\r\n  configure   enter configuration mode\r\n  show        show status\r\n"
+        "  view        view the configuration\r\n  netstat     show IP information "
+        "(-i interfaces, -r routes)\r\n  ping        ping a host\r\n"
+        "  restart     restart the router\r\n  exit, quit  leave the shell\r\n")
+CONFIG_HELP = ("Configuration commands: set, view, save, exit\r\n"
+               "  set ip ethernet B address|netmask ADDR, set ip gateway ADDR\r\n")
+MORE = "--More--"
+CONFIRM = "Are you sure (y/n)? "
 
 
 def netstat_i(wan: WanConfig) -> str:
-    rows = [("Interface", "Address", "Netmask", "MTU", "Status"),
-            ("ethernet A", "192.168.1.1", "255.255.255.0", "1500", "up"),
-            ("ethernet B", str(wan.address), str(wan.netmask), "1500", "up"),
-            ("loopback", "127.0.0.1", "255.0.0.0", "4096", "up")]
-    return "".join(f"{a:<15}{b:<17}{c:<18}{d:<7}{e}\r\n" for a, b, c, d, e in rows)
+    def two(name: str, flags: str, address: str, mask: str) -> str:
+        return f"{name}: ( {flags} )\r\n        inet {address} netmask {mask}\r\n"
+    return (two("Ethernet A", "up broadcast multicast", "192.168.1.1", "255.255.255.0")
+            + two("Ethernet B", "up broadcast multicast", str(wan.address), str(wan.netmask))
+            + two("loopback", "up loopback", "127.0.0.1", "255.0.0.0"))
 
 
 def netstat_r(wan: WanConfig) -> str:
@@ -33,6 +46,12 @@ def netstat_r(wan: WanConfig) -> str:
             (f"{net.network_address}/{net.netmask}", str(wan.address), "ethernet B", "Local")]
     return "IP Routing Table:\r\n" + "".join(
         f"{a:<30}{b:<17}{c:<14}{d}\r\n" for a, b, c, d in rows)
+
+
+def view_ip(values: dict[str, str]) -> str:
+    return ("ip\r\n  ethernet B\r\n"
+            f"    address {values['address']}\r\n    netmask {values['netmask']}\r\n"
+            f"  gateway {values['gateway']}\r\n")
 
 
 class CliConsole:
@@ -53,6 +72,7 @@ class CliConsole:
         await self.term.write(BANNER.format(model=self.opts.model))
         if self.opts.hang_at == "login":
             await self.term.hang()
+        await self.idle_drop("login")
         while True:
             await self.term.write(self.prompt)
             line = await self.term.line()
@@ -67,6 +87,37 @@ class CliConsole:
                     return
             else:
                 await self.config(line.strip(), words)
+
+    async def idle_drop(self, point: str) -> None:
+        if self.state.idle_drop(point):  # type: ignore[arg-type]
+            await self.term.write("\r\nIdle timeout: closing the session.\r\n")
+            raise EOFError
+
+    async def page(self, text: str) -> None:
+        """Write `text`, stopping at `--More--` every `page_lines` lines when paging."""
+        size = self.opts.page_lines
+        lines = text.split("\r\n")
+        if size is None or len(lines) <= size + 1:
+            await self.term.write(text)
+            return
+        for start in range(0, len(lines), size):
+            chunk = "\r\n".join(lines[start:start + size])
+            last = start + size >= len(lines)
+            await self.term.write(chunk + ("" if last else "\r\n"))
+            if not last:
+                await self.term.write(MORE)
+                key = await self.term.char()
+                await self.term.write("\r" + " " * len(MORE) + "\r")
+                if key in ("", "q"):
+                    await self.term.write("\r\n")
+                    return
+
+    async def confirmed(self) -> bool:
+        if not self.opts.confirm:
+            return True
+        await self.term.write(CONFIRM)
+        answer = await self.term.line()
+        return (answer or "").strip().lower() in ("y", "yes")
 
     async def login(self) -> bool:
         loop = asyncio.get_running_loop()
@@ -109,29 +160,43 @@ class CliConsole:
             self.pending = {}
             await self.term.write("Entering configuration mode.\r\n")
         elif cmd == "netstat" and words[1:] == ["-i"]:
-            await self.term.write(netstat_i(self.state.saved))
+            await self.page(netstat_i(self.state.runs))
         elif cmd == "netstat" and words[1:] == ["-r"]:
-            await self.term.write(netstat_r(self.state.saved))
+            await self.page(netstat_r(self.state.runs))
         elif cmd == "restart":
+            if not await self.confirmed():
+                await self.term.write("Restart cancelled.\r\n")
+                return True
             await self.term.write("Restarting...\r\n")
             if self.state.restart is not None:
                 await self.state.restart()
             return False
-        elif cmd == "help" or cmd == "?":
-            await self.term.write(HELP)
+        elif cmd in ("help", "?"):
+            await self.page(HELP)
+        elif cmd == "show" and len(words) == 1:
+            await self.term.write("show what? (ip, status, version)\r\n")
+        elif cmd == "show" and words[1:2] == ["version"]:
+            await self.term.write("SOC OS 7.7.4 (dslfailover emulator)\r\n")
         else:
             await self.term.write(f"Unknown command: {' '.join(words)}\r\n")
         return True
 
     async def config(self, line: str, words: list[str]) -> None:
         assert self.pending is not None
-        if words[0].lower() == "exit":
+        head = words[0].lower()
+        if head == "exit":
             if self.pending:
                 await self.term.write("Configuration changes discarded.\r\n")
             self.pending = None
             return
-        if words[0].lower() == "save":
+        if head == "save":
             await self.save()
+            return
+        if head == "view" and [w.lower() for w in words[1:]] in ([], ["ip"]):
+            await self.page(view_ip({**self.state.saved.as_dict(), **self.pending}))
+            return
+        if head in ("help", "?"):
+            await self.term.write(CONFIG_HELP)
             return
         for key, command in self.opts.set_commands.items():
             prefix = command.lower().split()
@@ -153,6 +218,7 @@ class CliConsole:
         self.pending[key] = value
         if self.opts.hang_at == "set":
             await self.term.hang()
+        await self.idle_drop("set")
 
     async def save(self) -> None:
         assert self.pending is not None
@@ -169,6 +235,10 @@ class CliConsole:
             await self.term.write(
                 f"Error: gateway {wan.gateway} is not on the ethernet B subnet {net}\r\n")
             return
+        if not await self.confirmed():
+            await self.term.write("Save cancelled.\r\n")
+            return
         await self.state.save(wan)
         self.pending = {}
-        await self.term.write("Configuration saved.\r\n")
+        await self.term.write("Configuration saved. Restart the router to use it.\r\n"
+                              if self.opts.restart_to_apply else "Configuration saved.\r\n")

@@ -53,7 +53,8 @@ class Emulator:
             self._server = None
 
     async def restart(self) -> None:
-        """Stop listening and drop every session now; listen again `restart_delay` later."""
+        """Stop listening and drop every session now; boot (run the saved config) and
+        listen again `restart_delay` later."""
         if self._server is not None:
             self._server.close()  # closes the listener and every client transport
             self._server = None
@@ -62,7 +63,8 @@ class Emulator:
         task.add_done_callback(self._tasks.discard)
 
     async def _come_back(self) -> None:
-        await asyncio.sleep(self.state.options.restart_delay or 0.0)
+        await asyncio.sleep(self.state.options.restart_delay)
+        await self.state.boot()
         await self.start()
 
     async def _shell(self, reader: telnetlib3.TelnetReader | telnetlib3.TelnetReaderUnicode,

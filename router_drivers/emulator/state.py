@@ -1,4 +1,11 @@
-"""What an emulated router knows: its options, its saved WAN config, where it applies it."""
+"""What an emulated router knows: its options, its saved and running WAN config, where it
+applies it.
+
+Like the real units (DESIGN §5), a save changes the *saved* config only; the router runs
+it after a restart (`restart_to_apply`). The restart drops every session and keeps the
+router away for `restart_delay` seconds; then the running config is applied to the backend
+(memory, or the namespace's interface in the lab).
+"""
 
 from __future__ import annotations
 
@@ -15,8 +22,9 @@ from ..base import WanConfig
 log = logging.getLogger(__name__)
 
 Console = Literal["menu", "cli"]
-# Where a test can make the emulator stop answering mid-dialogue.
+# Where a test can make the emulator stop answering (or drop the session) mid-dialogue.
 HangPoint = Literal["login", "menu", "set", "save"]
+SaveModel = Literal["item", "escape", "return"]
 
 # Bounds the --apply-command hook (the lab re-keys its tunnel with it).
 HOOK_TIMEOUT = 30.0
@@ -25,29 +33,100 @@ DEFAULT_LABELS = {"address": "Ethernet B IP Address", "netmask": "Ethernet B Sub
                   "gateway": "Default IP Gateway"}
 DEFAULT_SET_COMMANDS = {"address": "set ip ethernet B address", "netmask":
                         "set ip ethernet B netmask", "gateway": "set ip gateway"}
+# The menu items and screen titles of the menu console, by role.
+DEFAULT_MENU = {
+    "main_title": "Netopia R9100 Main Menu",
+    "sysconf": "System Configuration...", "sysconf_title": "System Configuration",
+    "netproto": "Network Protocols Setup...", "netproto_title": "Network Protocols Setup",
+    "ipsetup": "IP Setup...", "ipsetup_title": "IP Setup",
+    "save": "Save Changes...", "confirm_title": "Save Changes",
+    "utilities": "Utilities & Diagnostics...", "utilities_title": "Utilities & Diagnostics",
+    "restart": "Restart System", "status": "Quick View...", "status_title": "Quick View",
+}
 
 
 @dataclass
 class EmulatorOptions:
-    """How the emulated router behaves; the defaults are a friendly, healthy router."""
+    """How the emulated router behaves; the defaults follow Netopia's documents (§5)."""
 
     username: str | None = None       # menu: Superuser name; cli: asks login: first
     password: str | None = None       # None: no password asked
     max_tries: int = 3                # wrong passwords before a lockout
     lockout: float = 30.0             # seconds it refuses logins after max_tries
-    restart_delay: float | None = None  # menu: a save asks to restart; away this long
+    restart_to_apply: bool = True     # a save changes the saved config; a restart runs it
+    restart_delay: float = 0.2        # how long a restart keeps the router away
+    boot_keeps_old: bool = False      # after a restart it still runs the old config
+    ask_restart: bool = False         # menu: after a save it asks "Restart now?"
     hang_at: HangPoint | None = None  # stop answering at this point of the dialogue
+    idle_drop_at: HangPoint | None = None  # once: an idle-timeout disconnect at this point
     refuse: frozenset[str] = frozenset()  # fields ("gateway", ...) whose new value it refuses
     ignore: frozenset[str] = frozenset()  # fields it accepts but silently does not store
     fragment: bool = True             # send output in small pieces, as a slow link does
     labels: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_LABELS))
+    status_labels: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_LABELS))
     set_commands: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_SET_COMMANDS))
     model: str = "Netopia-3000"
     serial: str = "9437188"
+    # menu console
+    menu: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_MENU))
+    banner: str | None = None         # a line above every screen's title (model, firmware)
+    extra_level: bool = False         # IP Setup under Network Protocols Setup (R-series 4.x)
+    save_model: SaveModel = "item"    # Save item + confirm | Esc + Y/N | Return commits
+    footer: bool = True               # "Return/Enter accepts * Tab toggles * ESC cancels"
+    wrap: bool = True                 # Down on the last item goes round to the first
+    # cli console
+    page_lines: int | None = None     # long output stops at "--More--" every N lines
+    confirm: bool = False             # save and restart ask "Are you sure (y/n)?"
+
+
+# Firmware profiles: the documented variants (DESIGN §5, NETOPIA.md), as option sets.
+PROFILES: dict[str, tuple[Console, dict[str, object]]] = {
+    # R-series menu, restart to apply, a Save item with a confirm screen, Restart System
+    # under Utilities & Diagnostics, the 8.7 footer
+    "r9100": ("menu", {}),
+    # R-series 4.x: a banner above the title, Network Protocols Setup one level deeper,
+    # Escape asks "Save changes? (Y/N)", no footer, menus that do not wrap
+    "r4x": ("menu", {"banner": "Netopia R7200 v4.6.2  (c) Netopia, Inc.", "extra_level": True,
+                     "save_model": "escape", "footer": False, "wrap": False}),
+    # firmware where Return commits each field: no save step at all
+    "r8x-return": ("menu", {"save_model": "return"}),
+    # an unmapped unit: other labels, another path, other titles (what `router explore`
+    # is for)
+    "relabelled": ("menu", {
+        "banner": "NETOPIA R910 Firmware 5.4.1", "wrap": False, "footer": False,
+        "labels": {"address": "WAN IP Address", "netmask": "WAN Subnet Mask",
+                   "gateway": "WAN Gateway Address"},
+        "status_labels": {"address": "WAN Address", "netmask": "WAN Netmask",
+                          "gateway": "Gateway"},
+        "menu": {**DEFAULT_MENU, "main_title": "Main Menu",
+                 "sysconf": "Advanced Setup...", "sysconf_title": "Advanced Setup",
+                 "ipsetup": "WAN IP Settings...", "ipsetup_title": "WAN IP Settings",
+                 "save": "Save Settings...", "confirm_title": "Save Settings",
+                 "utilities": "Maintenance...", "utilities_title": "Maintenance",
+                 "restart": "Restart System", "status": "Router Status...",
+                 "status_title": "Router Status"}}),
+    # an old console that applies a save at once and never restarts
+    "immediate": ("menu", {"restart_to_apply": False}),
+    # SOC OS 7.x CLI: restart to apply, the two-line interface listing
+    "socos": ("cli", {}),
+    # SOC OS with paging and confirmation questions
+    "socos-paged": ("cli", {"page_lines": 4, "confirm": True}),
+    "socos-immediate": ("cli", {"restart_to_apply": False}),
+}
+
+
+def profile(name: str, **overrides: object) -> tuple[Console, EmulatorOptions]:
+    """The console and options of a firmware profile, with `overrides` on top."""
+    try:
+        console, values = PROFILES[name]
+    except KeyError:
+        raise ValueError(f"unknown emulator profile {name!r} (known: "
+                         f"{', '.join(sorted(PROFILES))})") from None
+    return console, EmulatorOptions(**{**values, **overrides})  # type: ignore[arg-type]
 
 
 class WanBackend(Protocol):
-    """Where a saved WAN config goes: memory, or the interface of this namespace."""
+    """Where the running WAN config goes: memory, or the interface of this namespace."""
 
     async def apply(self, wan: WanConfig) -> None: ...
 
@@ -93,15 +172,35 @@ class RouterState:
     saved: WanConfig
     options: EmulatorOptions = field(default_factory=EmulatorOptions)
     backend: WanBackend = field(default_factory=MemoryBackend)
+    running: WanConfig | None = None  # what it routes with; None: the initial saved config
     saves: int = 0                  # successful saves
+    restarts: int = 0               # restarts done (the router came back)
     sessions: int = 0               # connections accepted
     failed_logins: int = 0
     locked_until: float = 0.0       # loop time
+    idle_dropped: bool = False      # the one idle-timeout disconnect happened
     received: list[str] = field(default_factory=list)  # commands and field edits, never secrets
     restart: Callable[[], Awaitable[None]] | None = None  # set by the server
 
+    def __post_init__(self) -> None:
+        if self.running is None:
+            self.running = self.saved
+
+    @property
+    def runs(self) -> WanConfig:
+        assert self.running is not None
+        return self.running
+
+    def idle_drop(self, point: HangPoint) -> bool:
+        """True once, at `point`, when the options ask for an idle-timeout disconnect."""
+        if self.options.idle_drop_at == point and not self.idle_dropped:
+            self.idle_dropped = True
+            return True
+        return False
+
     async def save(self, wan: WanConfig) -> None:
-        """Store what was asked (except the fields it ignores) and apply it."""
+        """Store what was asked (except the fields it ignores); run it now unless the
+        firmware applies a save only at the next restart."""
         stored = wan
         if self.options.ignore:
             values = {k: (self.saved.as_dict()[k] if k in self.options.ignore else v)
@@ -109,4 +208,13 @@ class RouterState:
             stored = WanConfig.parse(**values)
         self.saved = stored
         self.saves += 1
-        await self.backend.apply(stored)
+        if not self.options.restart_to_apply:
+            self.running = stored
+            await self.backend.apply(stored)
+
+    async def boot(self) -> None:
+        """The end of a restart: the router runs its saved config (unless it is broken)."""
+        self.restarts += 1
+        if not self.options.boot_keeps_old:
+            self.running = self.saved
+        await self.backend.apply(self.runs)
