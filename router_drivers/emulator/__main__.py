@@ -28,7 +28,7 @@ from .server import Emulator
 from .state import PROFILES, IpBackend, MemoryBackend, RouterState, WanBackend, profile
 
 DEFAULT_PROFILES = {"menu": "r9100", "cli": "socos"}
-DEFAULT_INITIAL = ""203.0.113.2,255.255.255.248,203.0.113.1"
+DEFAULT_INITIAL = "203.0.113.2,255.255.255.248,203.0.113.1"
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
