@@ -4,6 +4,7 @@ A library used by the daemon; it never imports `daemon`.
 """
 
 from .base import RouterDriver, RouterSettings, Secret, WanConfig
+from .skeleton import RouterReading
 from .errors import (
     RouterAuthError,
     RouterConnectError,
@@ -23,6 +24,7 @@ __all__ = [
     "RouterError",
     "RouterMismatch",
     "RouterParseError",
+    "RouterReading",
     "RouterRefused",
     "RouterSettings",
     "RouterTimeout",

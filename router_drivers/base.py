@@ -12,7 +12,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from .skeleton import RouterReading
 
 
 class Secret:
@@ -94,20 +97,41 @@ class RouterSettings:
 
 @runtime_checkable
 class RouterDriver(Protocol):
-    """What every driver does. Both calls raise `RouterError` on any doubt."""
+    """What every driver does (DESIGN §5). The calls raise `RouterError` on any doubt.
+
+    Every driver in this package is built on `skeleton.ApplySkeleton`, which implements
+    `apply_wan` once: read (running and, where the console shows it, saved), no-op check,
+    write, restart when the console needs one, read back, compare, put back on a mismatch.
+    """
 
     name: str
 
+    @property
+    def timings(self) -> Mapping[str, float]:
+        """After each apply_wan: seconds spent in "dialogue", "restart_wait", "read_back"."""
+        ...
+
     async def read_wan(self) -> WanConfig:
-        """The WAN address, netmask and default gateway as the router reports them."""
+        """The WAN address, netmask and default gateway the router runs."""
+        ...
+
+    async def read_state(self) -> RouterReading:
+        """What the router runs and, where its console can show it, what it has saved."""
+        ...
+
+    def plan(self, current: RouterReading | WanConfig, target: WanConfig) -> list[str]:
+        """What `apply_wan(target)` would send from `current`, for `--dry-run`."""
         ...
 
     async def apply_wan(self, target: WanConfig) -> WanConfig:
-        """Set the WAN config, save it only if every step was accepted, read it back.
+        """Set the WAN config, save it only if every step was accepted, restart when the
+        console runs a saved change only after a restart, read back what it runs.
 
-        Returns the read-back. Raises `RouterMismatch` when the read-back differs,
-        `RouterRefused` when a step was refused (nothing saved), `RouterTimeout` when the
-        router stopped answering. Applying the config already there changes nothing.
+        Returns the read-back. Raises `RouterMismatch` when the read-back differs (after
+        putting the previous config back once; the message says what the router now
+        saves and runs), `RouterRefused` when a step was refused (nothing saved),
+        `RouterTimeout` when the router stopped answering. Applying the config the router
+        already runs and saves changes nothing.
         """
         ...
 

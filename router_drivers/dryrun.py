@@ -5,38 +5,35 @@ Used by `--dry-run`, by the core tests and by anyone trying the daemon without a
 
 from __future__ import annotations
 
+import contextlib
 import logging
 
 from .base import RouterSettings, WanConfig
 from .errors import RouterError
+from .skeleton import ApplySkeleton, RouterReading, no_session
 
 log = logging.getLogger(__name__)
 
 
-class DryRunDriver:
+class DryRunDriver(ApplySkeleton[None]):
     name = "dry-run"
 
     def __init__(self, settings: RouterSettings) -> None:
+        super().__init__(settings)
         self._current = settings.initial
-        self._lines: list[str] = []
 
-    async def read_wan(self) -> WanConfig:
+    def _session(self) -> contextlib.AbstractAsyncContextManager[None]:
+        return no_session()
+
+    async def _read(self, s: None) -> RouterReading:
         if self._current is None:
             raise RouterError("read_wan", "the dry-run driver has no initial WAN config")
-        self._lines = [f"read_wan -> {self._current}"]
-        return self._current
+        return RouterReading(self._current)
 
-    def plan(self, current: WanConfig, target: WanConfig) -> list[str]:
-        return [] if current == target else [f"set WAN {target} and save"]
+    async def _write(self, s: None, current: RouterReading, target: WanConfig) -> None:
+        self._transcript.note(f"would set address, netmask, gateway to {target} and save")
+        log.info("dry-run: would apply WAN %s (was %s)", target, current.running)
+        self._current = target
 
-    async def apply_wan(self, target: WanConfig) -> WanConfig:
-        if self._current == target:
-            self._lines = [f"apply_wan {target}: already there, nothing changed"]
-        else:
-            self._lines = [f"apply_wan {target}: would set address, netmask, gateway and save"]
-            log.info("dry-run: would apply WAN %s (was %s)", target, self._current)
-            self._current = target
-        return target
-
-    def transcript(self) -> str:
-        return "\n".join(self._lines) + "\n"
+    def _write_plan(self, current: RouterReading, target: WanConfig) -> list[str]:
+        return [f"set WAN {target} and save"]

@@ -1,40 +1,59 @@
 """`netopia-cli`: the Netopia SOC OS 7.x text CLI over telnet.
 
-Login, `configure`, one `set` per value, `save` only when every `set` was accepted,
-`exit`; then a fresh session reads back with `netstat -i` and `netstat -r`. All commands,
-prompts and patterns come from `dialogues/netopia_cli.toml` merged with user overrides.
+The documented procedure (DESIGN §5): `configure`, one `set` per value, `save` only when
+every `set` was accepted, `exit`, then `restart`; the router runs the saved config only
+after the restart. Read: what runs from the interface listing and the route table, what
+is saved from `view ip` in config mode. Paging prompts and "are you sure" questions are
+answered as they come. All commands, prompts and patterns come from
+`dialogues/netopia_cli.toml` merged with user overrides.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import AsyncIterator
 
 from . import dialogue
 from .base import RouterSettings, WanConfig
-from .errors import RouterAuthError, RouterError, RouterMismatch, RouterRefused
-from .parsers import parse_cli_wan
+from .errors import (
+    RouterAuthError,
+    RouterConnectError,
+    RouterError,
+    RouterRefused,
+    RouterTimeout,
+)
+from .parsers import parse_cli_wan, parse_saved
+from .skeleton import ApplySkeleton, RouterReading
 from .telnet import TelnetSession, TextDialogue
-from .transcript import MASK, Masker, Transcript
+from .transcript import MASK
 
 log = logging.getLogger(__name__)
 
 
-class NetopiaCliDriver:
+class NetopiaCliDriver(ApplySkeleton[TextDialogue]):
     name = "netopia-cli"
 
     def __init__(self, settings: RouterSettings) -> None:
-        self.settings = settings
-        self.dialogue = dialogue.load("netopia_cli", settings.dialogue)
-        self._transcript = Transcript(Masker([settings.password]))
+        super().__init__(settings)
+        self.dialogue = d = dialogue.load("netopia_cli", settings.dialogue)
+        self._answers = {
+            "more": (d.pattern("answers", "paging"), d.text("answers", "paging_answer")),
+            "confirm": (d.pattern("answers", "confirm"), d.text("answers", "confirm_answer"))}
 
-    def transcript(self) -> str:
-        return self._transcript.text()
+    def restarts(self) -> bool:
+        return bool(self.dialogue.text("commands", "restart"))
 
-    def _session(self) -> TelnetSession:
-        s = self.settings
-        return TelnetSession(s.host, s.port, connect_timeout=s.connect_timeout,
-                             step_timeout=s.step_timeout, transcript=self._transcript)
+    @contextlib.asynccontextmanager
+    async def _session(self) -> AsyncIterator[TextDialogue]:
+        st = self.settings
+        async with TelnetSession(st.host, st.port, connect_timeout=st.connect_timeout,
+                                 step_timeout=st.step_timeout,
+                                 transcript=self._transcript) as session:
+            t = TextDialogue(session, self._answers)
+            await self._login(t)
+            yield t
+            self._logout(t)
 
     async def _login(self, t: TextDialogue) -> None:
         d = self.dialogue
@@ -79,14 +98,40 @@ class NetopiaCliDriver:
             raise RouterRefused(step, f"the router refused {command!r}", t.session.recent)
         return reply
 
-    async def _read(self, t: TextDialogue) -> WanConfig:
+    async def _read(self, t: TextDialogue) -> RouterReading:
         d = self.dialogue
         interfaces = await self._command(t, "read interfaces",
                                          d.text("commands", "read_interfaces"), "shell")
         routes = await self._command(t, "read routes", d.text("commands", "read_routes"),
                                      "shell")
-        return parse_cli_wan(interfaces, routes, d.pattern("parse", "interface"),
-                             d.pattern("parse", "default_route"))
+        running = parse_cli_wan(interfaces, routes, d.pattern("parse", "interface"),
+                                d.pattern("parse", "default_route"))
+        commands = d.texts("commands", "read_saved")
+        if not commands:
+            return RouterReading(running)
+        await self._command(t, "configure", d.text("commands", "configure"), "config")
+        listing = ""
+        try:
+            for command in commands:
+                listing += await self._command(t, "read saved", command, "config")
+        finally:
+            await self._command(t, "exit", d.text("commands", "exit"), "shell")
+        saved = parse_saved(listing, {k: d.pattern("parse", f"saved_{k}")
+                                      for k in ("address", "netmask", "gateway")})
+        return RouterReading(running, saved)
+
+    async def _write(self, t: TextDialogue, current: RouterReading, target: WanConfig) -> None:
+        d = self.dialogue
+        values = {**target.as_dict(), "prefixlen": str(target.prefixlen)}
+        await self._command(t, "configure", d.text("commands", "configure"), "config")
+        try:
+            for command in d.templates("commands", "set", **values):
+                await self._command(t, command, command, "config")
+            await self._command(t, "save", d.text("commands", "save"), "config")
+        except RouterRefused:
+            await self._discard(t)
+            raise
+        await self._command(t, "exit", d.text("commands", "exit"), "shell")
 
     async def _discard(self, t: TextDialogue) -> None:
         """Leave config mode without saving, so the refusal leaves nothing pending."""
@@ -95,61 +140,32 @@ class NetopiaCliDriver:
             await t.expect("discard", {"prompt": self.dialogue.pattern("prompts", "shell")})
         self._transcript.note("left config mode without saving")
 
+    async def _restart(self, t: TextDialogue) -> None:
+        command = self.dialogue.text("commands", "restart")
+        t.session.send(command + "\r")
+        try:
+            await t.expect("restart", {"never": self.dialogue.pattern("prompts", "shell")},
+                           timeout=self.settings.restart_timeout)
+        except RouterConnectError:
+            self._transcript.note("the router dropped the session to restart")
+            return
+        except RouterTimeout as exc:
+            raise RouterTimeout("restart", "saved, but the router did not restart within "
+                                f"{self.settings.restart_timeout:g}s", exc.seen,
+                                saved=True) from exc
+        raise RouterRefused("restart", f"{command!r} did not restart the router (it "
+                            "answered with a prompt)", t.session.recent, saved=True)
+
     def _logout(self, t: TextDialogue) -> None:
         # leaving anyway: close() follows, so a failed goodbye does not matter
         with contextlib.suppress(RouterError):
             t.session.send(self.dialogue.text("commands", "logout") + "\r")
 
-    async def read_wan(self) -> WanConfig:
-        self._transcript = Transcript(self._transcript.mask)
-        return await self._read_session()
-
-    async def _read_session(self) -> WanConfig:
-        async with self._session() as session:
-            t = TextDialogue(session)
-            await self._login(t)
-            wan = await self._read(t)
-            self._logout(t)
-        self._transcript.note(f"read: {wan}")
-        return wan
-
-    def plan(self, current: WanConfig, target: WanConfig) -> list[str]:
-        """What `apply_wan(target)` would send, for `--dry-run`; nothing is sent."""
-        if current == target:
-            return []
+    def _write_plan(self, current: RouterReading, target: WanConfig) -> list[str]:
         d = self.dialogue
         values = {**target.as_dict(), "prefixlen": str(target.prefixlen)}
         return [d.text("commands", "configure"), *d.templates("commands", "set", **values),
                 d.text("commands", "save"), d.text("commands", "exit")]
 
-    async def apply_wan(self, target: WanConfig) -> WanConfig:
-        self._transcript = Transcript(self._transcript.mask)
-        d = self.dialogue
-        values = {**target.as_dict(), "prefixlen": str(target.prefixlen)}
-        commands = d.templates("commands", "set", **values)
-        async with self._session() as session:
-            t = TextDialogue(session)
-            await self._login(t)
-            current = await self._read(t)
-            if current == target:
-                self._transcript.note(f"already at {target}: nothing changed, nothing saved")
-                self._logout(t)
-                return current
-            self._transcript.note(f"changing {current} -> {target}")
-            await self._command(t, "configure", d.text("commands", "configure"), "config")
-            try:
-                for command in commands:
-                    await self._command(t, command, command, "config")
-                await self._command(t, "save", d.text("commands", "save"), "config")
-            except RouterRefused:
-                await self._discard(t)
-                raise
-            self._transcript.note("saved")
-            await self._command(t, "exit", d.text("commands", "exit"), "shell")
-            self._logout(t)
-        log.info("router %s: saved WAN %s; reading back", self.name, target)
-        back = await self._read_session()
-        if back != target:
-            raise RouterMismatch("read back", f"asked for {target}, the router reports {back}",
-                                 saved=True)
-        return back
+    def _restart_plan(self) -> list[str]:
+        return [self.dialogue.text("commands", "restart")]

@@ -15,9 +15,13 @@ from .screen import ScreenView
 
 
 def _address(step: str, what: str, value: str, seen: str) -> IPv4Address:
+    """An IPv4 address; a netmask may be printed in hex (0xffffff00), as BSD-style
+    `netstat -i` listings do."""
     try:
+        if value.lower().startswith("0x"):
+            return IPv4Address(int(value, 16))
         return IPv4Address(value)
-    except AddressValueError:
+    except (AddressValueError, ValueError):
         raise RouterParseError(step, f"{what} {value!r} is not an IPv4 address", seen) from None
 
 
@@ -38,13 +42,28 @@ def parse_cli_wan(interfaces: str, routes: str, interface_re: re.Pattern[str],
         _address("read routes", "gateway", g["gateway"], routes))
 
 
-def parse_menu_wan(view: ScreenView, labels: Mapping[str, str]) -> WanConfig:
-    """WAN config from a settings screen, finding each field by its label."""
+def parse_menu_wan(view: ScreenView, labels: Mapping[str, str],
+                   what: str = "edit screen") -> WanConfig:
+    """WAN config from a menu screen, finding each field by its label."""
+    step = f"read {what}"
     values: dict[str, IPv4Address] = {}
     for key in ("address", "netmask", "gateway"):
         raw = view.field(labels[key])
         if raw is None:
-            raise RouterParseError("read screen", f"no field labelled {labels[key]!r} "
-                                   f"on screen {view.title()!r}", view.compact())
-        values[key] = _address("read screen", labels[key], raw, view.compact())
+            raise RouterParseError(step, f"no field labelled {labels[key]!r} on the screen "
+                                   f"{view.headings()} (fields there: "
+                                   f"{', '.join(view.fields()) or 'none'})", view.compact())
+        values[key] = _address(step, labels[key], raw, view.compact())
+    return WanConfig(values["address"], values["netmask"], values["gateway"])
+
+
+def parse_saved(text: str, patterns: Mapping[str, re.Pattern[str]]) -> WanConfig:
+    """WAN config from a saved-config listing, one pattern (named group = key) per value."""
+    values: dict[str, IPv4Address] = {}
+    for key in ("address", "netmask", "gateway"):
+        m = patterns[key].search(text)
+        if m is None:
+            raise RouterParseError("read saved", f"no saved {key} (pattern "
+                                   f"{patterns[key].pattern!r})", text)
+        values[key] = _address("read saved", key, m[key], text)
     return WanConfig(values["address"], values["netmask"], values["gateway"])

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import pyte
 
-from .errors import RouterError, RouterTimeout
+from .errors import RouterError, RouterParseError, RouterTimeout
 from .telnet import Channel
 
 COLS, ROWS = 80, 24
@@ -22,6 +22,9 @@ COLS, ROWS = 80, 24
 # redraws in bursts, and a burst cut by the network can show a half-drawn label that
 # looks complete. Bounded by the step deadline like every other wait.
 SETTLE = 0.03
+# Rows at the top that hold a banner and the title, never a menu item: a title drawn in
+# reverse video there is not the highlight bar.
+HEADER_ROWS = 3
 
 # "Label:   value" on a settings screen; the label may contain spaces and brackets.
 _FIELD = re.compile(r"(?P<label>[A-Za-z(][^:]*?):[ \t]+(?P<value>\S+)")
@@ -93,17 +96,25 @@ class ScreenView:
         return pattern.search(self.text()) is not None
 
     def title(self) -> str:
+        """The first non-blank line: the title, or a banner above it on some firmware."""
         for line in self.lines:
             if line.strip():
                 return line.strip()
         return ""
 
+    def headings(self, count: int = 3) -> list[str]:
+        """The first `count` non-blank lines: what an error shows as the screen's title."""
+        return [line.strip() for line in self.lines if line.strip()][:count]
+
+    def titled(self, pattern: re.Pattern[str]) -> bool:
+        """Some line (any row: a banner may sit above the title) matches `pattern`."""
+        return any(pattern.search(line.strip()) for line in self.lines if line.strip())
+
     def fields(self) -> dict[str, str]:
         """Every `Label: value` on the screen, keyed by the normalised label."""
         out: dict[str, str] = {}
         for line in self.lines:
-            m = _FIELD.search(line)
-            if m:
+            for m in _FIELD.finditer(line):
                 out.setdefault(norm(m["label"]), m["value"])
         return out
 
@@ -125,7 +136,7 @@ class ScreenView:
         A title drawn in reverse video (some firmware does) is not a highlight.
         """
         title_row = next((i for i, line in enumerate(self.lines) if line.strip()), -1)
-        runs = [r for r in self.reverse if r[0] != title_row]
+        runs = [r for r in self.reverse if r[0] != title_row and r[0] >= HEADER_ROWS]
         if len(runs) != 1:
             return None
         row, col, run = runs[0]
@@ -142,6 +153,8 @@ class ScreenView:
 
 
 Predicate = Callable[[ScreenView], bool]
+# Asked when the screen went quiet without matching: why to stop waiting, or None.
+GiveUp = Callable[[ScreenView], str | None]
 
 
 def moved_from(row: int, label: str) -> Predicate:
@@ -172,7 +185,15 @@ class ScreenDialogue:
         return ScreenView.of(self._screen)
 
     async def wait(self, step: str, predicate: Predicate, timeout: float | None = None,
-                   *, check_now: bool = True) -> ScreenView:
+                   *, check_now: bool = True, expecting: str = "",
+                   give_up: GiveUp | None = None, quiet: float = 1.0) -> ScreenView:
+        """Wait until `predicate` holds on the rendered screen, within `timeout`.
+
+        `expecting` says what was awaited, for the timeout's message. `give_up` is asked
+        whenever the screen has been quiet for `quiet` seconds without matching: a text
+        it returns ends the wait at once as a `RouterParseError` (an unexpected screen,
+        a menu bar that did not move), instead of waiting out the whole timeout.
+        """
         waited = self.session.step_timeout if timeout is None else timeout
         deadline = self.session.deadline(waited)
         view = self.view()
@@ -184,14 +205,36 @@ class ScreenDialogue:
                     return view
                 if matched:
                     # it looks right: accept it unless more output comes within SETTLE
-                    quiet = min(deadline, self.session.deadline(SETTLE))
+                    settle = min(deadline, self.session.deadline(SETTLE))
                     try:
-                        chunk = await self.session.next_chunk(step, quiet, SETTLE)
+                        chunk = await self.session.next_chunk(step, settle, SETTLE)
                     except RouterTimeout:
                         self._record(view)
                         return view
+                elif give_up is not None:
+                    until = min(deadline, self.session.deadline(quiet))
+                    try:
+                        chunk = await self.session.next_chunk(step, until, waited)
+                    except RouterTimeout:
+                        if until >= deadline:
+                            raise
+                        why = give_up(view)
+                        if why is None:
+                            continue
+                        self._record(view)
+                        raise RouterParseError(step, why, self.session.transcript.mask(
+                            view.compact())) from None
                 else:
                     chunk = await self.session.next_chunk(step, deadline, waited)
+            except RouterParseError:
+                raise
+            except RouterTimeout as exc:
+                view = self.view()
+                self._record(view)
+                message = (f"the router stopped answering: no {expecting} within {waited:g}s"
+                           if expecting else exc.message)
+                raise RouterTimeout(exc.step, message, self.session.transcript.mask(
+                    view.compact()), saved=exc.saved) from exc
             except RouterError as exc:
                 # show the screen as a person would see it, not the escape codes
                 view = self.view()

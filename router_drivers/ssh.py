@@ -24,14 +24,13 @@ from .base import RouterSettings, WanConfig
 from .errors import (
     RouterAuthError,
     RouterConnectError,
-    RouterMismatch,
     RouterParseError,
     RouterRefused,
     RouterTimeout,
 )
+from .skeleton import ApplySkeleton, RouterReading
 from .ssh_shell import SshShell
 from .telnet import TextDialogue
-from .transcript import Masker, Transcript
 
 log = logging.getLogger(__name__)
 
@@ -58,19 +57,15 @@ def parse_ssh_wan(output: str, address_re: str, gateway_re: str) -> WanConfig:
         raise RouterParseError("read", f"not an IPv4 address or mask: {exc}", output) from None
 
 
-class SshDriver:
+class SshDriver(ApplySkeleton[asyncssh.SSHClientConnection]):
     name = "ssh"
 
     def __init__(self, settings: RouterSettings) -> None:
         if settings.known_hosts is None or settings.key_file is None:
             raise ValueError("the ssh driver needs RouterSettings.known_hosts and key_file")
-        self.settings = settings
+        super().__init__(settings)
         self.dialogue = dialogue.load("ssh", settings.dialogue)
-        self._transcript = Transcript(Masker([settings.password]))
         self._shell: TextDialogue | None = None  # shell mode: the open shell
-
-    def transcript(self) -> str:
-        return self._transcript.text()
 
     def _vars(self, target: WanConfig | None = None) -> dict[str, str]:
         out = {"interface": self.settings.interface or self.dialogue.text("vars", "interface")}
@@ -156,47 +151,24 @@ class SshDriver:
                 self._shell = None
                 channel.close()
 
-    async def _read(self, conn: asyncssh.SSHClientConnection) -> WanConfig:
+    async def _read(self, conn: asyncssh.SSHClientConnection) -> RouterReading:
         output = ""
         for command in self.dialogue.templates("commands", "read", **self._vars()):
             output += await self._run(conn, command)
         wan = parse_ssh_wan(output, self.dialogue.text("parse", "address"),
                             self.dialogue.text("parse", "gateway"))
-        self._transcript.note(f"read: {wan}")
-        return wan
+        return RouterReading(wan)
 
-    async def read_wan(self) -> WanConfig:
-        self._transcript = Transcript(self._transcript.mask)
-        async with self._session() as conn:
-            wan = await self._read(conn)
-        return wan
+    async def _write(self, conn: asyncssh.SSHClientConnection, current: RouterReading,
+                     target: WanConfig) -> None:
+        d = self.dialogue
+        values = self._vars(target)
+        for command in d.templates("commands", "apply", **values):
+            await self._run(conn, command)
+        for command in d.templates("commands", "save", **values):
+            await self._run(conn, command)
 
-    def plan(self, current: WanConfig, target: WanConfig) -> list[str]:
-        """The commands `apply_wan(target)` would run, for `--dry-run`; nothing is run."""
-        if current == target:
-            return []
+    def _write_plan(self, current: RouterReading, target: WanConfig) -> list[str]:
         values = self._vars(target)
         return [*self.dialogue.templates("commands", "apply", **values),
                 *self.dialogue.templates("commands", "save", **values)]
-
-    async def apply_wan(self, target: WanConfig) -> WanConfig:
-        self._transcript = Transcript(self._transcript.mask)
-        d = self.dialogue
-        values = self._vars(target)
-        apply, save = d.templates("commands", "apply", **values), d.templates(
-            "commands", "save", **values)
-        async with self._session() as conn:
-            current = await self._read(conn)
-            if current == target:
-                self._transcript.note(f"already at {target}: nothing changed")
-                return current
-            for command in apply:
-                await self._run(conn, command)
-            for command in save:
-                await self._run(conn, command)
-            back = await self._read(conn)
-        if back != target:
-            raise RouterMismatch("read back", f"asked for {target}, the router reports {back}",
-                                 saved=True)
-        log.info("router ssh: WAN now %s", back)
-        return back

@@ -132,11 +132,32 @@ class TelnetSession:
 
 
 class TextDialogue:
-    """Expect-style waiting for line consoles (SOC OS CLI): buffer, search, consume."""
+    """Expect-style waiting for line consoles (SOC OS CLI): buffer, search, consume.
 
-    def __init__(self, session: Channel) -> None:
+    `answers` are questions a console may ask in the middle of any reply (a `--More--`
+    paging prompt, "Are you sure (y/n)?"), each with the text that answers it: they are
+    answered as they come and cut out of the reply, so a caller only sees its prompt.
+    """
+
+    def __init__(self, session: Channel,
+                 answers: Mapping[str, tuple[re.Pattern[str], str]] | None = None) -> None:
         self.session = session
+        self.answers = dict(answers or {})
         self._buffer = ""
+
+    def _answer(self, shown: int) -> int | None:
+        """Answer a question in the buffer; the length of the buffer now in the transcript.
+
+        `shown` is how much of the buffer the transcript already has.
+        """
+        for name, (pattern, answer) in self.answers.items():
+            m = pattern.search(self._buffer, shown)
+            if m:
+                self.session.transcript.seen(self._buffer[shown:m.end()])
+                self._buffer = self._buffer[:m.start()] + self._buffer[m.end():]
+                self.session.send(answer, shown=f"<{name}: {answer.strip() or 'space'}>")
+                return m.start()
+        return None
 
     async def expect(self, step: str, patterns: Mapping[str, re.Pattern[str]],
                      timeout: float | None = None) -> tuple[str, str]:
@@ -146,6 +167,7 @@ class TextDialogue:
         """
         waited = self.session.step_timeout if timeout is None else timeout
         deadline = self.session.deadline(waited)
+        reply = ""  # what was already shown in the transcript while answering questions
         while True:
             best: tuple[int, str, re.Match[str]] | None = None
             for name, pattern in patterns.items():
@@ -155,13 +177,25 @@ class TextDialogue:
             if best is not None:
                 _, name, m = best
                 text, self._buffer = self._buffer[:m.end()], self._buffer[m.end():]
-                self.session.transcript.seen(text)
+                self.session.transcript.seen(text[len(reply):])
                 return name, text
+            answered = self._answer(len(reply))
+            if answered is not None:
+                reply = self._buffer[:answered]
+                continue
             try:
                 chunk = await self.session.next_chunk(step, deadline, waited)
+            except RouterTimeout as exc:
+                self._flush(reply)
+                wanted = " or ".join(f"{n} /{p.pattern}/" for n, p in patterns.items())
+                raise RouterTimeout(step, f"the router stopped answering: no {wanted} "
+                                    f"within {waited:g}s", exc.seen) from exc
             except Exception:
-                if self._buffer:
-                    self.session.transcript.seen(self._buffer)
-                    self._buffer = ""
+                self._flush(reply)
                 raise
             self._buffer += chunk
+
+    def _flush(self, reply: str) -> None:
+        if self._buffer[len(reply):]:
+            self.session.transcript.seen(self._buffer[len(reply):])
+        self._buffer = ""

@@ -74,9 +74,9 @@ class MenuConsole:
 
     def build(self, name: str) -> Screen:
         m, o = self.opts.menu, self.opts
-        items = lambda labels, col=20: [  # noqa: E731
-            Element(4 + i, col, label, target=target) for i, (label, target) in
-            enumerate(labels)]
+        def items(labels: list[tuple[str, str | None]]) -> list[Element]:
+            return [Element(4 + i, 20, label, target=target)
+                    for i, (label, target) in enumerate(labels)]
         if name == "main":
             labels = [(MAIN_OTHERS[0], None), (MAIN_OTHERS[1], None), (m["sysconf"], "sysconf"),
                       (m["utilities"], "utilities"), (MAIN_OTHERS[2], None),
