@@ -32,12 +32,20 @@ class ItemMissing(RouterParseError):
         self.items = items
 
 
+def parked(view: ScreenView) -> bool:
+    """The cursor is not right after text: consoles park it once a screen is drawn,
+    while a half-drawn screen has it right after the last character written."""
+    x, y = view.cursor
+    return x == 0 or not view.lines[y][x - 1].strip()
+
+
 def settled(view: ScreenView) -> bool:
-    """A menu with its bar drawn whole, or a screen with no bar at all (a status screen)."""
+    """Drawn whole: a menu with its bar complete, or a screen with no bar at all (a
+    status screen), and the cursor parked."""
     hl = view.highlight()
     if hl is not None:
-        return hl.complete
-    return not [r for r in view.reverse if r[0] >= 3]
+        return hl.complete and parked(view)
+    return not [r for r in view.reverse if r[0] >= 3] and parked(view)
 
 
 class MenuWalker:
@@ -125,8 +133,9 @@ class MenuWalker:
     async def select(self, label: str) -> ScreenView:
         """Move the highlight bar onto `label` (menu item or field) with Down presses.
 
-        Raises `ItemMissing` (listing the labels seen) when the bar went round the menu,
-        or stopped moving at its end, without reaching `label`.
+        On a menu that does not wrap, the bar stopping at the last item turns the search
+        upwards. Raises `ItemMissing` (listing the labels seen, top to bottom) when the
+        bar went round the menu, or stopped at both ends, without reaching `label`.
         """
         step = f"select {label!r}"
         s = self.s
@@ -135,19 +144,19 @@ class MenuWalker:
                                 give_up=lambda v: "no highlight bar", quiet=self.quiet)
         except RouterParseError:
             view = s.view()  # a screen without a bar (a status screen) lists no items
-        seen: list[str] = []
-        visited: set[tuple[int, str]] = set()
-        for _ in range(int(self.d.number("screen", "max_items"))):
+        seen: dict[tuple[int, str], int] = {}  # (row, label) -> column
+        keys = [self.d.text("keys", "down"), self.d.text("keys", "up")]
+        for _ in range(int(self.d.number("screen", "max_items")) * 2):
             hl = view.highlight()
             if hl is None:
-                break  # a screen without a bar (status) lists no items
+                break
             if norm(hl.label) == norm(label):
                 return view
-            if (hl.row, norm(hl.label)) in visited:
+            here = (hl.row, hl.label.strip())
+            if here in seen and keys[0] == self.d.text("keys", "down"):
                 break  # the bar went round the whole menu
-            visited.add((hl.row, norm(hl.label)))
-            seen.append(hl.label.strip())
-            self.press(self.d.text("keys", "down"))
+            seen[here] = hl.col
+            self.press(keys[0])
             try:
                 view = await s.wait(step, moved_from(hl.row, hl.label), check_now=False,
                                     expecting="the highlight bar to move",
@@ -155,10 +164,14 @@ class MenuWalker:
                                     quiet=self.quiet)
             except RouterParseError:
                 view = s.view()
-                break  # Down moved nothing: the end of a menu that does not wrap
-        headings = view.headings()
-        raise ItemMissing(step, f"no item labelled {label!r} on the screen {headings} "
-                          f"(its items: {', '.join(seen) or 'none'})", self.seen(view), seen)
+                if len(keys) == 1:
+                    break  # stopped at both ends of a menu that does not wrap
+                keys = keys[1:]  # the last item: search upwards from here
+        items = [name for (_, name), _ in sorted(seen.items(), key=lambda kv: (
+            kv[0][0], kv[1]))]
+        raise ItemMissing(step, f"no item labelled {label!r} on the screen "
+                          f"{view.headings()} (its items: {', '.join(items) or 'none'})",
+                          self.seen(view), items)
 
     async def open(self, step: PathStep, footer: str = "",
                    labels: Mapping[str, str] | None = None) -> ScreenView | None:
@@ -211,8 +224,13 @@ class MenuWalker:
         """Escape once and wait for the screen it leads to."""
         before = self.s.view().lines
         self.press(self.d.text("keys", "cancel"))
-        return await self.s.wait("back", lambda v: v.lines != before and settled(v),
-                                 check_now=False, expecting="the previous screen")
+        try:
+            return await self.s.wait(
+                "back", lambda v: v.lines != before and settled(v), check_now=False,
+                expecting="the previous screen",
+                give_up=lambda v: None if v.lines == before else "quiet", quiet=self.quiet)
+        except RouterParseError:
+            return self.s.view()  # changed, then quiet: a console that never parks
 
     async def main(self) -> ScreenView:
         """Escape back to the Main Menu."""
