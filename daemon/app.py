@@ -39,7 +39,7 @@ from .probes.icmp import choose_privileged, echo_all
 from .probes.smtp import smtp_probe
 from .sdnotify import Notifier, watchdog_interval
 from .store import Store
-from .wiring import mx_settings, router_settings
+from .wiring import live_proof, mx_settings, router_settings
 
 log = structlog.get_logger("dslfailover.app")
 
@@ -108,6 +108,8 @@ class Daemon:
         self.audit.seq = persisted.seq
         self.audit.sinks.append(self._persist_seq)
         privileged = choose_privileged(self.cfg.primary.privileged)
+        # the live proof after each apply pings too: built once privileges are known
+        self.executor.live_proof = live_proof(self.cfg, privileged)
         self._setup_publishers()
         for slot, intent in (persisted.intent or {}).items():
             self.audit.emit(EventKind.ACTION,
@@ -345,7 +347,7 @@ class Daemon:
 
     async def _probe_primary(self, privileged: bool) -> None:
         p = self.cfg.primary
-        pending: list[asyncio.Task[Any]] = []
+        pending: list[tuple[float, asyncio.Task[Any]]] = []  # (sent at, round)
         loop = asyncio.get_running_loop()
         next_at = loop.time()
         try:
@@ -354,27 +356,28 @@ class Daemon:
                 if wanted:
                     # rounds overlap when timeout > interval: each is its own task, and
                     # results are observed in the order the rounds started
-                    pending.append(asyncio.create_task(echo_all(
+                    pending.append((time.monotonic(), asyncio.create_task(echo_all(
                         list(p.targets), timeout=p.timeout, privileged=privileged,
-                        source=source)))
+                        source=source))))
                 next_at += p.interval
                 while (delay := next_at - loop.time()) > 0:
                     if not pending:
                         await asyncio.sleep(delay)
                         break
-                    done, _ = await asyncio.wait({pending[0]}, timeout=delay)
+                    done, _ = await asyncio.wait({pending[0][1]}, timeout=delay)
                     if done:
-                        self._observe(pending.pop(0).result())
+                        sent, task = pending.pop(0)
+                        self._observe(task.result(), sent)
                 if next_at < loop.time() - p.interval:
                     next_at = loop.time()  # we fell behind (suspend): do not burst
         finally:
-            for task in pending:
+            for _, task in pending:
                 task.cancel()
 
-    def _observe(self, replies: Any) -> None:
+    def _observe(self, replies: Any, sent: float | None = None) -> None:
         if self._record is not None:
             self._record_round(replies)
-        obs = self.monitor.observe(replies)
+        obs = self.monitor.observe(replies, started=sent, now=time.monotonic())
         for change in obs.changes:
             log.info("target answering" if change.ok else "target not answering",
                      target=change.target, error=change.error)

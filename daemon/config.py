@@ -121,6 +121,14 @@ class RouterConfig(_Section):
     step_timeout: Seconds = 10.0
     restart_timeout: Seconds = 90.0
     action_timeout: Seconds = 180.0  # bounds a whole apply (login, dialogue, restart, read-back)
+    # After an apply, prove that the new circuit carries traffic before the MX checks and
+    # `backup`/`primary`: its gateway answers ICMP from this host through the router, then
+    # at least one far target does (daemon/liveproof.py). A router that reports the new
+    # address but does not route is a fault.
+    live_proof: bool = True
+    live_proof_timeout: Seconds = 15.0  # bounds the whole proof (gateway, then far targets)
+    # far targets of the proof; default: the primary's targets on neither WAN subnet
+    live_proof_targets: list[IPv4Address] | None = Field(default=None, max_length=16)
     # overrides of the console dialogue (labels, menu path, command templates): see README
     dialogue: dict[str, Any] = Field(default_factory=dict)
     key_file: Path | None = None      # ssh driver

@@ -4,18 +4,25 @@ Every action runs under a named timeout and never raises: a failure becomes a re
 event with the reason, which the state machine turns into `fault` and a retry. Router
 read-backs are classified against the configured primary/backup WAN configs here, so the
 machine only ever sees a circuit.
+
+An apply is done only when the new circuit carries traffic: after the driver's read-back
+matches, the live proof (`liveproof.py`) pings the new gateway and a far target; one
+RouterResult reports both, ok only when both passed, with the durations of the steps
+(the driver's `timings` and the proof's own).
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from postfix_sync import FlushReport, MxError, MxSettings, RepairReport, VerifyReport
 from router_drivers import RouterDriver, RouterError, WanConfig
 
+from .liveproof import LiveProof
 from .machine import (
     ApplyWan,
     Effect,
@@ -80,19 +87,34 @@ def classify(wan: WanConfig, primary: WanConfig, backup: WanConfig) -> Circuit:
     return Circuit.UNKNOWN
 
 
+def driver_timings(driver: RouterDriver) -> dict[str, float]:
+    """The last apply's step durations as the driver reports them (`timings`: dialogue,
+    restart_wait, read_back); {} from a driver that does not (yet) report them."""
+    timings = getattr(driver, "timings", None)
+    if not isinstance(timings, Mapping):
+        return {}
+    return {str(k): float(v) for k, v in timings.items() if isinstance(v, int | float)}
+
+
+def _rounded(durations: Mapping[str, float]) -> dict[str, float]:
+    return {k: round(v, 3) for k, v in durations.items()}
+
+
 def _tail(text: str, lines: int = 150) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
 class Executor:
     def __init__(self, driver: RouterDriver, *, primary: WanConfig, backup: WanConfig,
-                 mx: MxPort | None, router_timeout: float, mx_timeout: float) -> None:
+                 mx: MxPort | None, router_timeout: float, mx_timeout: float,
+                 live_proof: LiveProof | None = None) -> None:
         self.driver = driver
         self.primary = primary
         self.backup = backup
         self.mx = mx
         self.router_timeout = router_timeout  # bounds a whole read or apply, restarts included
         self.mx_timeout = mx_timeout          # bounds one verify/repair/flush over SSH
+        self.live_proof = live_proof          # None: trust the read-back alone
 
     async def run(self, action: Effect) -> Outcome:
         started = time.monotonic()
@@ -102,7 +124,10 @@ class Executor:
         else:
             result = await self._mx(action)
         event, summary, detail = result
-        return Outcome(event, summary, detail, time.monotonic() - started)
+        seconds = time.monotonic() - started
+        if isinstance(event, MxResult):
+            event = replace(event, seconds=seconds)  # a verify's time is `mx_checks`
+        return Outcome(event, summary, detail, seconds)
 
     async def _router(self, action: ReadRouter | ApplyWan
                       ) -> tuple[RouterResult, str, dict[str, Any]]:
@@ -117,21 +142,43 @@ class Executor:
                 else:
                     wan = await self.driver.apply_wan(target)
         except TimeoutError:
+            took = driver_timings(self.driver) if target is not None else {}
             return (RouterResult(action.action_id, False,
                                  detail=f"router {what}: no result within "
-                                        f"{self.router_timeout:g}s"),
+                                        f"{self.router_timeout:g}s", durations=took),
                     f"router {what} timed out", {"transcript": _tail(self.driver.transcript())})
         except RouterError as exc:
+            took = driver_timings(self.driver) if target is not None else {}
             return (RouterResult(action.action_id, False, detail=f"router {what}: {exc.step}: "
-                                 f"{exc.message}"),
+                                 f"{exc.message}", durations=took),
                     f"router {what} failed at {exc.step}: {exc.message}",
-                    {"step": exc.step, "transcript": _tail(self.driver.transcript())})
+                    {"step": exc.step, "transcript": _tail(self.driver.transcript()),
+                     "durations_s": _rounded(took)})
         circuit = classify(wan, self.primary, self.backup)
-        detail = {"wan": wan.as_dict(), "circuit": circuit.value,
-                  "transcript": _tail(self.driver.transcript())}
+        detail: dict[str, Any] = {"wan": wan.as_dict(), "circuit": circuit.value,
+                                  "transcript": _tail(self.driver.transcript())}
         note = "" if circuit != Circuit.UNKNOWN else f"read {wan}"
-        return (RouterResult(action.action_id, True, circuit, note),
-                f"router {what}: now {wan} ({circuit.value})", detail)
+        if not isinstance(action, ApplyWan):
+            return (RouterResult(action.action_id, True, circuit, note),
+                    f"router {what}: now {wan} ({circuit.value})", detail)
+        durations = driver_timings(self.driver)
+        if self.live_proof is None or circuit != action.circuit:
+            detail["durations_s"] = _rounded(durations)
+            return (RouterResult(action.action_id, True, circuit, note, durations),
+                    f"router {what}: now {wan} ({circuit.value})", detail)
+        proof = await self.live_proof.prove(circuit, wan)
+        durations["live_proof"] = proof.seconds
+        detail["live_proof"] = dict(proof.detail)
+        detail["durations_s"] = _rounded(durations)
+        if not proof.ok:
+            return (RouterResult(action.action_id, False, circuit,
+                                 f"live proof: {proof.why}", durations),
+                    f"router {what}: live proof failed: {proof.why}", detail)
+        far = proof.detail.get("far_answered")
+        return (RouterResult(action.action_id, True, circuit, note, durations),
+                f"router {what}: now {wan} ({circuit.value}); gateway "
+                f"{proof.detail.get('gateway')} answers" + (f", {far} answers" if far else ""),
+                detail)
 
     async def _mx(self, action: VerifyMx | RepairMx | FlushMx
                   ) -> tuple[MxResult, str, dict[str, Any]]:

@@ -74,12 +74,19 @@ class MailPathChanged:
 
 @dataclass(frozen=True, slots=True)
 class RouterResult:
-    """Outcome of ReadRouter or ApplyWan: which circuit the router is on now."""
+    """Outcome of ReadRouter or ApplyWan: which circuit the router is on now.
+
+    A failed apply may still know the circuit: a router that runs the new config but
+    does not route (the live proof failed) reports it, so the state says where it is.
+    `durations` are the apply's steps in seconds (dialogue, restart_wait, read_back,
+    live_proof), for the evidence of the transition that ends the move.
+    """
 
     action_id: int
     ok: bool
     circuit: Circuit = Circuit.UNKNOWN
     detail: str = ""
+    durations: Mapping[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +96,7 @@ class MxResult:
     action_id: int
     ok: bool
     detail: str = ""
+    seconds: float = 0.0   # how long the action took (a verify's is `mx_checks`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,6 +186,10 @@ class Context:
     last_verify: float | None = None
     flushed: bool = False                  # flushed since the last failover
     reflush_at: float | None = None        # when the second flush is due
+    # the steps of the router move in flight and how long each took (seconds): detect,
+    # dialogue, restart_wait, read_back, live_proof, mx_checks; the evidence of `backup`
+    # (or `primary` after a failback)
+    durations: tuple[tuple[str, float], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,8 +243,10 @@ class _Builder:
         assert self.ctx.router_job is None
         self.go(state, reason, evidence)
         action_id = self._new_id()
+        detect = (evidence or {}).get("detect_s")
+        durations = (("detect", float(detect)),) if isinstance(detect, int | float) else ()
         self.set(router_job=action_id, router_job_kind="apply", intent=circuit,
-                 retry_at=None)
+                 retry_at=None, durations=durations)
         self.actions.append(ApplyWan(action_id, circuit, reason))
 
     def mx(self, kind: Literal["verify", "repair", "flush"]) -> None:
@@ -247,6 +261,14 @@ class _Builder:
             self.actions.append(RepairMx(action_id))
         else:
             self.actions.append(FlushMx(action_id))
+
+    def add_durations(self, more: Mapping[str, float]) -> None:
+        self.set(durations=(*self.ctx.durations,
+                            *((k, float(v)) for k, v in more.items())))
+
+    def move_evidence(self) -> dict[str, Any]:
+        """The evidence that ends a router move: how long each of its steps took."""
+        return {"durations_s": {k: round(v, 3) for k, v in self.ctx.durations}}
 
     def fault(self, reason: str, evidence: Evidence | None = None) -> None:
         delay = min(self.ctx.cfg.retry_initial * 2 ** self.ctx.retries, self.ctx.cfg.retry_max)
@@ -352,8 +374,10 @@ def _router_result(b: _Builder, ev: RouterResult) -> None:
         return  # stale: not the action in flight
     kind = b.ctx.router_job_kind
     b.set(router_job=None, router_job_kind=None)
-    if ev.ok:
+    if ev.ok or ev.circuit != Circuit.UNKNOWN:
         b.set(circuit=ev.circuit)
+    if kind == "apply":
+        b.add_durations(ev.durations)
     state = b.ctx.state
     if state == State.HELD:
         return  # held: record what the router did, act on nothing
@@ -383,24 +407,27 @@ def _after_read(b: _Builder, ev: RouterResult) -> None:
 
 def _after_failover(b: _Builder, ev: RouterResult) -> None:
     if not ev.ok or ev.circuit != Circuit.BACKUP:
-        b.fault(f"failover failed: {ev.detail or 'router not on backup after apply'}")
+        b.fault(f"failover failed: {ev.detail or 'router not on backup after apply'}",
+                b.move_evidence())
         return
     b.set(flushed=False, retries=0)
     if b.ctx.cfg.mx:
         b.mx("verify")  # `backup` is announced once the mail path has been checked
     else:
-        b.enter_backup("router on the backup circuit")
+        b.enter_backup("router on the backup circuit", b.move_evidence())
 
 
 def _after_failback(b: _Builder, ev: RouterResult) -> None:
     if not ev.ok or ev.circuit != Circuit.PRIMARY:
-        b.fault(f"failback failed: {ev.detail or 'router not on primary after apply'}")
+        b.fault(f"failback failed: {ev.detail or 'router not on primary after apply'}",
+                b.move_evidence())
         return
     trial = b.ctx.trial
     recent = tuple(t for t in b.ctx.failbacks if b.now - t <= b.ctx.cfg.flap_window)
     b.set(failbacks=(*recent, b.now), primary_link=LinkHealth.UNKNOWN, trial=False,
           trial_until=b.now + b.ctx.cfg.trial_check if trial else None)
-    b.enter_primary("router back on the primary circuit" + (" (trial)" if trial else ""))
+    b.enter_primary("router back on the primary circuit" + (" (trial)" if trial else ""),
+                    b.move_evidence())
 
 
 def _mx_result(b: _Builder, ev: MxResult) -> None:
@@ -425,10 +452,13 @@ def _mx_result(b: _Builder, ev: MxResult) -> None:
     if b.ctx.state == State.HELD:
         return
     if b.ctx.state == State.FAILING_OVER and b.ctx.router_job is None:
+        b.add_durations({"mx_checks": ev.seconds})
         if ev.ok:
-            b.enter_backup("router on the backup circuit; backup MX verified")
+            b.enter_backup("router on the backup circuit; backup MX verified",
+                           b.move_evidence())
         else:
-            b.enter_backup(f"router on the backup circuit; backup MX check failed: {ev.detail}")
+            b.enter_backup(f"router on the backup circuit; backup MX check failed: {ev.detail}",
+                           b.move_evidence())
     if b.ctx.state != State.BACKUP:
         return
     if ev.ok and b.ctx.cfg.flush and not b.ctx.flushed:

@@ -5,6 +5,9 @@ Pure: it takes results and times and returns verdicts; the caller does the probi
 - The link is declared down after `down_after` failed rounds in a row, and up after
   `up_after` good rounds in a row (asymmetric on purpose: leaving is cheap, coming
   back must be earned). A verdict is returned only when the declared state changes.
+- Given the round's start time and the time it is observed (the caller's monotonic
+  clock), a verdict's evidence says how long detection took: `detect_s`, from the start
+  of the first round of the run to the verdict.
 - Per target, a sliding window of the last `window` rounds gives loss and mean RTT for
   `<prefix>/probe/<name>` and the evidence attached to each verdict.
 """
@@ -63,9 +66,13 @@ class Monitor:
         self.link = LinkHealth.UNKNOWN
         self.bad_run = 0
         self.good_run = 0
+        self._run_started: float | None = None  # start of the first round of this run
         self._windows = {t: _Window(deque(maxlen=self.window)) for t in self.targets}
 
-    def observe(self, replies: tuple[EchoResult, ...]) -> Observation:
+    def observe(self, replies: tuple[EchoResult, ...], *, started: float | None = None,
+                now: float | None = None) -> Observation:
+        """One round's replies; `started` (when it was sent) and `now` (when it is
+        observed) give the verdict's `detect_s`."""
         changes: list[TargetChange] = []
         for reply in replies:
             win = self._windows[reply.target]
@@ -78,28 +85,37 @@ class Monitor:
         answered = sum(1 for r in replies if r.ok)
         round_ok = answered >= self.quorum
         if round_ok:
+            if self.good_run == 0:
+                self._run_started = started
             self.good_run += 1
             self.bad_run = 0
         else:
+            if self.bad_run == 0:
+                self._run_started = started
             self.bad_run += 1
             self.good_run = 0
+        detect = (None if self._run_started is None or now is None
+                  else max(0.0, now - self._run_started))
         verdict = None
         if not round_ok and self.bad_run >= self.down_after and self.link != LinkHealth.DOWN:
             self.link = LinkHealth.DOWN
-            verdict = Verdict(LinkHealth.DOWN, self._evidence(replies, answered))
+            verdict = Verdict(LinkHealth.DOWN, self._evidence(replies, answered, detect))
         elif round_ok and self.good_run >= self.up_after and self.link != LinkHealth.UP:
             self.link = LinkHealth.UP
-            verdict = Verdict(LinkHealth.UP, self._evidence(replies, answered))
+            verdict = Verdict(LinkHealth.UP, self._evidence(replies, answered, detect))
         return Observation(verdict, tuple(changes), round_ok)
 
-    def _evidence(self, replies: tuple[EchoResult, ...], answered: int) -> dict[str, Any]:
+    def _evidence(self, replies: tuple[EchoResult, ...], answered: int,
+                  detect: float | None) -> dict[str, Any]:
         run = self.bad_run if self.link == LinkHealth.DOWN else self.good_run
         word = "failed" if self.link == LinkHealth.DOWN else "good"
         targets = {}
         for t in self.targets:
             loss, rtt = self.stats(t)
             targets[t] = {"loss": round(loss, 3), "rtt_ms": None if rtt is None else round(rtt, 2)}
+        timing = {} if detect is None else {"detect_s": round(detect, 3)}
         return {
+            **timing,
             "summary": f"{answered}/{len(replies)} targets answered; {run} {word} rounds "
                        f"in a row (quorum {self.quorum})",
             "answered": answered,

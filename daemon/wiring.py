@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from ipaddress import IPv4Network
+
 from postfix_sync import MxSettings
 from router_drivers import RouterSettings
 
-from .config import Config, Secrets, resolve_secret_path
+from .config import Config, Secrets, WanAddress, resolve_secret_path
+from .liveproof import LiveProof, ProofPlan, far_targets
+from .model import Circuit
 
 
 def router_settings(cfg: Config, secrets: Secrets) -> RouterSettings:
@@ -50,3 +54,25 @@ def mx_settings(cfg: Config) -> MxSettings | None:
         postqueue=f"{prefix}postqueue",
         postfix=f"{prefix}postfix",
     )
+
+
+def _subnet(w: WanAddress) -> IPv4Network:
+    return IPv4Network(f"{w.address}/{w.netmask}", strict=False)
+
+
+def proof_plans(cfg: Config) -> dict[Circuit, ProofPlan]:
+    """The live proof of each circuit: its gateway, then the far targets (by default the
+    primary's targets on neither WAN subnet: the first one is the primary's DSL gateway)."""
+    r = cfg.router
+    far = (tuple(r.live_proof_targets) if r.live_proof_targets is not None else
+           far_targets(cfg.primary.targets, _subnet(r.primary), _subnet(r.backup)))
+    return {Circuit.PRIMARY: ProofPlan(Circuit.PRIMARY, r.primary.gateway, far),
+            Circuit.BACKUP: ProofPlan(Circuit.BACKUP, r.backup.gateway, far)}
+
+
+def live_proof(cfg: Config, privileged: bool) -> LiveProof | None:
+    """None when `router.live_proof` is off."""
+    if not cfg.router.live_proof:
+        return None
+    return LiveProof(proof_plans(cfg), timeout=cfg.router.live_proof_timeout,
+                     echo_timeout=cfg.primary.timeout, privileged=privileged)

@@ -41,6 +41,7 @@ down_after = 3
 up_after = 5
 [router]
 driver = "dry-run"
+live_proof = false
 [router.primary]
 address = "10.91.0.2"
 netmask = "255.255.255.0"

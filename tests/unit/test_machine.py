@@ -311,3 +311,43 @@ def test_a_second_flush_catches_mail_that_was_mid_delivery_at_failover() -> None
     flush = only(d, FlushMx)
     d = step(d.ctx, MxResult(flush.action_id, True), 60.0)
     assert step(d.ctx, Tick(), 200.0).actions == ()  # only one extra flush
+
+
+def test_backup_evidence_carries_each_step_of_the_move_and_how_long_it_took() -> None:
+    ctx = on(CFG, Circuit.PRIMARY)
+    d = step(ctx, PrimaryDown({"summary": "0/3 targets", "detect_s": 2.1}), 10.0)
+    steps = {"dialogue": 0.4, "restart_wait": 20.2, "read_back": 0.3, "live_proof": 0.05}
+    d = step(d.ctx, RouterResult(only(d, ApplyWan).action_id, True, Circuit.BACKUP,
+                                 durations=steps), 31.0)
+    d = step(d.ctx, MxResult(only(d, VerifyMx).action_id, True, seconds=0.7), 31.7)
+    (t,) = d.transitions
+    assert t.to_state == State.BACKUP
+    assert t.evidence["durations_s"] == {"detect": 2.1, **steps, "mx_checks": 0.7}
+
+
+def test_failback_evidence_carries_the_steps_and_a_new_move_starts_afresh() -> None:
+    ctx = on(CFG, Circuit.BACKUP)
+    d = step(ctx, cmd(Action.FAILBACK), 100.0)
+    steps = {"dialogue": 0.5, "restart_wait": 3.1, "read_back": 0.2, "live_proof": 0.1}
+    d = step(d.ctx, RouterResult(only(d, ApplyWan).action_id, True, Circuit.PRIMARY,
+                                 durations=steps), 104.0)
+    (t,) = d.transitions
+    assert (t.from_state, t.to_state) == (State.FAILING_BACK, State.PRIMARY)
+    assert t.evidence["durations_s"] == steps  # no detection: an operator's command
+    d = step(d.ctx, cmd(Action.FAILOVER), 200.0)
+    assert d.ctx.durations == ()
+
+
+def test_a_router_that_runs_the_new_config_but_does_not_route_is_a_fault_on_that_circuit(
+        ) -> None:
+    ctx = on(CFG, Circuit.PRIMARY)
+    d = step(ctx, PrimaryDown({"detect_s": 2.0}), 10.0)
+    why = "live proof: router reports the backup WAN but its gateway did not answer"
+    d = step(d.ctx, RouterResult(only(d, ApplyWan).action_id, False, Circuit.BACKUP, why,
+                                 durations={"dialogue": 0.3, "live_proof": 15.0}), 40.0)
+    assert d.ctx.state == State.FAULT
+    assert d.ctx.circuit == Circuit.BACKUP  # where the router is, though it does not route
+    assert d.ctx.reason == f"failover failed: {why}"
+    (t,) = [t for t in d.transitions if t.to_state == State.FAULT]
+    assert t.evidence["durations_s"] == {"detect": 2.0, "dialogue": 0.3, "live_proof": 15.0}
+    assert not any(isinstance(a, VerifyMx) for a in d.actions)

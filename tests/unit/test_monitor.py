@@ -89,3 +89,19 @@ def test_twenty_percent_loss_does_not_trip_the_defaults() -> None:
     for _ in range(1200):
         obs = m.observe(rnd(*(rng.random() > 0.36 for _ in TARGETS)))
         assert obs.verdict is None or obs.verdict.link == LinkHealth.UP
+
+
+def test_the_down_verdict_says_how_long_detection_took_from_the_first_failed_round() -> None:
+    m = monitor()
+    for i in range(3):
+        m.observe(rnd(True, True, True), started=i * 0.5, now=i * 0.5 + 0.01)
+    for i in range(3, 7):  # the first failed round was sent at 1.5 s
+        obs = m.observe(rnd(False, False, False), started=i * 0.5, now=i * 0.5 + 0.8)
+    assert obs.verdict is not None and obs.verdict.link == LinkHealth.DOWN
+    assert obs.verdict.evidence["detect_s"] == 2.3  # seen at 3.8 s, first failed sent at 1.5
+
+
+def test_without_times_the_evidence_has_no_detection_time() -> None:
+    m = monitor(down_after=1)
+    verdict = m.observe(rnd(False, False, False)).verdict
+    assert verdict is not None and "detect_s" not in verdict.evidence
