@@ -19,6 +19,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from router_drivers import Secret, WanConfig
+from router_drivers.dialogue import validate as validate_dialogue
 
 DEFAULT_CONFIG = Path("/etc/dslfailover/dslfailover.toml")
 EXIT_CONFIG = 78  # EX_CONFIG from sysexits.h; systemd's RestartPreventExitStatus=78
@@ -109,6 +110,8 @@ class WanAddress(_Section):
 
 
 DriverName = Literal["netopia-menu", "netopia-cli", "ssh", "linux", "dry-run"]
+# the shipped dialogue (router_drivers/dialogues/<name>.toml) each driver's overrides go over
+DIALOGUES = {"netopia-menu": "netopia_menu", "netopia-cli": "netopia_cli", "ssh": "ssh"}
 
 
 class RouterConfig(_Section):
@@ -326,10 +329,20 @@ def parse_config(text: str, source: str = "<config>") -> Config:
         # tomllib's message ends with "(at line N, column M)"
         raise ConfigError(source, [f"(toml): syntax error: {exc}"]) from None
     try:
-        return Config.model_validate(data)
+        cfg = Config.model_validate(data)
     except ValidationError as exc:
         problems = [f"{_field_path(e['loc'])}: {_describe(e)}" for e in exc.errors()]
         raise ConfigError(source, problems) from None
+    # the dialogue's own validator, the one the driver uses: refused here, not at apply
+    dialogue_name = DIALOGUES.get(cfg.router.driver)
+    if dialogue_name is not None:
+        _, problems = validate_dialogue(dialogue_name, cfg.router.dialogue)
+        if problems:
+            raise ConfigError(source, problems)
+    elif cfg.router.dialogue:
+        raise ConfigError(source, [f"router.dialogue: the {cfg.router.driver} driver has no "
+                                   "dialogue to override"])
+    return cfg
 
 
 def config_path(arg: str | os.PathLike[str] | None) -> Path:

@@ -91,7 +91,7 @@ async def amain(args: argparse.Namespace) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    print(f"emulator: {console} console ({name}) on {args.host}:{emulator.port}, "
+    print(f"emulator: {console} console on {args.host}:{emulator.port} (profile {name}), "
           f"WAN {state.saved}, restart {options.restart_delay:g}s", flush=True)
     try:
         await stop.wait()

@@ -123,7 +123,7 @@ async def test_unusable_config_exits_78(tmp_path: Path) -> None:
 
 async def test_bad_dialogue_override_exits_78_naming_the_key(tmp_path: Path) -> None:
     config = write_config(tmp_path, "netopia-menu", 2323)
-    config.write_text(config.read_text() + '[router.dialogue.fields]\nadress = "WAN IP"\n')
+    config.write_text(config.read_text() + '[router.dialogue.edit.fields]\nadress = "WAN IP"\n')
     code, _, err = await cli("show", "-c", str(config))
     assert code == 78
-    assert "router.dialogue.fields.adress: unknown key" in err
+    assert "router.dialogue.edit.fields.adress: unknown key" in err

@@ -27,7 +27,7 @@ async def test_menu_label_override_from_config_finds_the_field(
         emulator: EmulatorFactory) -> None:
     host, port, state = await emulator("menu", labels={**DEFAULT_LABELS, "address": WAN_LABEL})
     driver = create_driver("netopia-menu", telnet_settings(
-        host, port, dialogue={"fields": {"address": WAN_LABEL}}))
+        host, port, dialogue={"edit": {"fields": {"address": WAN_LABEL}}}))
     assert await driver.apply_wan(BACKUP) == BACKUP
     assert f"{WAN_LABEL} = {BACKUP.address}" in state.received
 
@@ -36,10 +36,12 @@ async def test_menu_path_item_missing_from_the_screen_is_named_with_the_items_se
         emulator: EmulatorFactory) -> None:
     host, port, _ = await emulator("menu")
     driver = create_driver("netopia-menu", telnet_settings(
-        host, port, dialogue={"menu": {"path": ["Advanced Setup...", "IP Setup..."]}}))
+        host, port, dialogue={"edit": {"path": [
+            {"item": "Advanced Setup...", "title": "Advanced Setup"},
+            {"item": "IP Setup...", "title": "IP Setup"}]}}))
     with pytest.raises(RouterParseError, match=r"no item labelled 'Advanced Setup\.\.\.'") as info:
         await driver.read_wan()
-    assert "system configuration" in info.value.message
+    assert "System Configuration..." in info.value.message
     assert "Main Menu" in info.value.seen
 
 
@@ -67,25 +69,24 @@ async def test_cli_command_override_from_config_is_what_is_sent(
 
 
 def test_unknown_override_key_is_refused_with_its_path() -> None:
-    with pytest.raises(DialogueError, match=r"router\.dialogue\.fields\.adress: unknown key"):
-        load("netopia_menu", {"fields": {"adress": "x"}})
+    with pytest.raises(DialogueError,
+                       match=r"router\.dialogue\.edit\.fields\.adress: unknown key"):
+        load("netopia_menu", {"edit": {"fields": {"adress": "x"}}})
 
 
 def test_override_of_the_wrong_type_is_refused() -> None:
-    with pytest.raises(DialogueError, match=r"commands\.set must be a list"):
+    with pytest.raises(DialogueError, match=r"commands\.set: must be a list"):
         load("netopia_cli", {"commands": {"set": "set ip gateway {gateway}"}})
 
 
 def test_template_with_an_unknown_placeholder_is_named() -> None:
-    d = load("netopia_cli", {"commands": {"set": ["set ip gw {gw}"]}})
-    with pytest.raises(DialogueError, match=r"commands\.set = 'set ip gw \{gw\}'"):
-        d.templates("commands", "set", address="a", netmask="n", gateway="g")
+    with pytest.raises(DialogueError, match=r"commands\.set: 'set ip gw \{gw\}' uses \{gw\}"):
+        load("netopia_cli", {"commands": {"set": ["set ip gw {gw}"]}})
 
 
 def test_invalid_regex_override_is_named() -> None:
-    d = load("netopia_cli", {"errors": {"pattern": "(unclosed"}})
-    with pytest.raises(DialogueError, match=r"errors\.pattern is not a valid regex"):
-        d.pattern("errors", "pattern")
+    with pytest.raises(DialogueError, match=r"errors\.pattern: '\(unclosed' is not a valid"):
+        load("netopia_cli", {"errors": {"pattern": "(unclosed"}})
 
 
 @pytest.mark.parametrize("name", ["netopia_menu", "netopia_cli", "ssh"])

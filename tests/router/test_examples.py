@@ -29,7 +29,7 @@ def test_example_dialogue_merges_and_its_templates_fill_in(path: Path) -> None:
     wan = WanConfig.parse("198.51.100.10", "255.255.255.248", "198.51.100.9")
     values = {**wan.as_dict(), "prefixlen": "29", "interface": "eth1"}
     if router["driver"] == "netopia-menu":
-        assert d.texts("menu", "path") and d.text("fields", "address")
+        assert d.steps("edit", "path") and d.text("edit", "fields", "address")
         return
     filled: list[str] = []
     for key, value in d.data["commands"].items():
@@ -46,3 +46,19 @@ def test_there_are_examples_for_each_console_and_ssh_flavour() -> None:
     names = {p.name for p in EXAMPLES}
     assert {"router-netopia-menu.toml", "router-netopia-cli.toml", "router-ssh-linux.toml",
             "router-ssh-openwrt.toml", "router-ssh-vyos.toml"} <= names
+
+
+def test_dialogue_example_in_the_commented_main_config_is_valid() -> None:
+    """The `# [router.dialogue...]` lines of examples/dslfailover.toml, uncommented."""
+    text = (EXAMPLES[0].parent / "dslfailover.toml").read_text()
+    lines, inside = [], False
+    for line in text.splitlines():
+        if line.startswith("# [router.dialogue") or line.startswith("# [[router.dialogue"):
+            inside = True
+        elif not line.startswith("# "):
+            inside = False
+        if inside:
+            lines.append(line[2:])
+    assert lines
+    override = tomllib.loads("\n".join(lines))["router"]["dialogue"]
+    assert load("netopia_menu", override).text("edit", "fields", "address") == "WAN IP Address"

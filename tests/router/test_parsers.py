@@ -33,7 +33,7 @@ def _parse(case: Path, kind: str) -> WanConfig:
     if kind == "menu":
         d = load("netopia_menu")
         view = ScreenView.render((case / "screen.raw").read_text(encoding="latin-1"))
-        return parse_menu_wan(view, {k: d.text("fields", k) for k in
+        return parse_menu_wan(view, {k: d.text("edit", "fields", k) for k in
                                      ("address", "netmask", "gateway")})
     if kind == "linux":
         return parse_ip_json("wan0", (case / "addr.json").read_text(),
