@@ -145,9 +145,11 @@ class CliConsole:
                 self.state.failed_logins = 0
                 return True
             self.state.failed_logins += 1
-            await self.term.write("Login incorrect\r\n")
-            if self.state.failed_logins >= self.opts.max_tries:
+            locked = self.state.failed_logins >= self.opts.max_tries
+            if locked:  # before anything is written: the next session is refused already
                 self.state.locked_until = loop.time() + self.opts.lockout
+            await self.term.write("Login incorrect\r\n")
+            if locked:
                 await self.term.write("Too many login failures: locked out.\r\n")
                 return False
 

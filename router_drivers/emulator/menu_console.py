@@ -221,9 +221,11 @@ class MenuConsole:
                 self.state.failed_logins = 0
                 return True
             self.state.failed_logins += 1
-            await self.term.write("Invalid name or password.\r\n")
-            if self.state.failed_logins >= self.opts.max_tries:
+            locked = self.state.failed_logins >= self.opts.max_tries
+            if locked:  # before anything is written: the next session is refused already
                 self.state.locked_until = loop.time() + self.opts.lockout
+            await self.term.write("Invalid name or password.\r\n")
+            if locked:
                 await self.term.write("Too many failed logins: locked out.\r\n")
                 return False
 

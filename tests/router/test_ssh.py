@@ -79,7 +79,7 @@ async def test_save_runs_after_every_apply_command_and_read_back_is_checked(
                              "save": [f"touch {marker}"]}}
     driver = create_driver("ssh", settings(sshd, dialogue))
     # the fixed read still reports PRIMARY after "applying" BACKUP: a mismatch
-    with pytest.raises(RouterMismatch, match=r"the router reports 10\.91\.0\.2"):
+    with pytest.raises(RouterMismatch, match=r"after the apply the router runs 10\.91\.0\.2"):
         await driver.apply_wan(BACKUP)
     assert marker.exists()
 
