@@ -1,0 +1,143 @@
+"""Saved versus running: the promises of `ApplySkeleton` on restart-to-apply consoles.
+
+Real Netopia units run a saved change only after a restart. These tests make the
+emulator misbehave the ways a real unit can, and check that the driver never leaves the
+saved config different from the running one without saying so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from router_drivers import RouterMismatch, RouterParseError, RouterTimeout, create_driver
+from router_drivers.menu_walk import ItemMissing
+
+from .conftest import BACKUP, PRIMARY, EmulatorFactory, telnet_settings
+
+both = pytest.mark.parametrize(("console", "driver_name"),
+                               [("menu", "netopia-menu"), ("cli", "netopia-cli")],
+                               ids=["menu", "cli"])
+# Bounds the waits that must end early: far below the step timeout the test sets.
+EARLY = 8.0
+
+
+@both
+async def test_router_that_boots_the_old_config_is_put_back_and_named(
+        emulator: EmulatorFactory, console: str, driver_name: str) -> None:
+    host, port, state = await emulator(console, boot_keeps_old=True)
+    driver = create_driver(driver_name, telnet_settings(host, port))
+    with pytest.raises(RouterMismatch) as info:
+        await driver.apply_wan(BACKUP)
+    message = str(info.value)
+    assert "runs 10.91.0.2/29 via 10.91.0.1 but saves 10.92.0.10/29 via 10.92.0.9" in message
+    assert "the previous config is back: the router now runs 10.91.0.2/29" in message
+    assert (state.saved, state.runs) == (PRIMARY, PRIMARY)
+
+
+@both
+async def test_saved_but_not_restarted_is_not_already_at_target(
+        emulator: EmulatorFactory, console: str, driver_name: str) -> None:
+    # a crash after `save`, before the restart: it saves BACKUP and still runs PRIMARY
+    host, port, state = await emulator(console)
+    state.saved = BACKUP
+    driver = create_driver(driver_name, telnet_settings(host, port))
+    assert await driver.apply_wan(PRIMARY) == PRIMARY
+    assert "already at" not in driver.transcript()
+    assert (state.saved, state.runs) == (PRIMARY, PRIMARY)
+    assert state.restarts == 0  # it already runs PRIMARY: saving it is enough
+
+
+@both
+async def test_saved_target_that_is_not_running_only_needs_the_restart(
+        emulator: EmulatorFactory, console: str, driver_name: str) -> None:
+    host, port, state = await emulator(console)
+    state.saved = BACKUP
+    driver = create_driver(driver_name, telnet_settings(host, port))
+    assert await driver.apply_wan(BACKUP) == BACKUP
+    assert (state.saves, state.restarts) == (0, 1)
+    assert state.runs == BACKUP
+
+
+@both
+async def test_plan_shows_the_restart_and_the_wait(
+        emulator: EmulatorFactory, console: str, driver_name: str) -> None:
+    host, port, _ = await emulator(console)
+    driver = create_driver(driver_name, telnet_settings(host, port))
+    steps = driver.plan(await driver.read_state(), BACKUP)
+    assert any("restart" in s.lower() for s in steps)
+    assert "come back" in steps[-1]
+
+
+@both
+async def test_idle_timeout_disconnect_before_the_save_is_a_reconnect(
+        emulator: EmulatorFactory, console: str, driver_name: str) -> None:
+    host, port, state = await emulator(console, idle_drop_at="set")
+    driver = create_driver(driver_name, telnet_settings(host, port))
+    assert await driver.apply_wan(BACKUP) == BACKUP
+    assert "session lost before the save" in driver.transcript()
+    assert state.idle_dropped and state.saves == 1
+
+
+@both
+async def test_router_that_never_comes_back_is_a_timeout_with_the_change_saved(
+        emulator: EmulatorFactory, console: str, driver_name: str) -> None:
+    host, port, _ = await emulator(console, restart_delay=30.0)
+    driver = create_driver(driver_name, telnet_settings(host, port, restart_timeout=1.0))
+    with pytest.raises(RouterTimeout, match="did not come back within 1s") as info:
+        await driver.apply_wan(BACKUP)
+    assert info.value.saved
+
+
+async def test_banner_above_the_title_is_not_taken_for_the_title(
+        emulator: EmulatorFactory) -> None:
+    host, port, _ = await emulator("menu", banner="Netopia R9100 v5.4.1  (c) Netopia, Inc.")
+    driver = create_driver("netopia-menu", telnet_settings(host, port))
+    assert await driver.apply_wan(BACKUP) == BACKUP
+    assert "Netopia R9100 v5.4.1" in driver.transcript()
+
+
+async def test_end_of_a_menu_without_the_label_lists_its_items_at_once(
+        emulator: EmulatorFactory) -> None:
+    host, port, state = await emulator("menu", wrap=False)
+    driver = create_driver("netopia-menu", telnet_settings(
+        host, port, step_timeout=30.0, dialogue={"status": {"path": [
+            {"item": "Router Status...", "title": "Router Status"}]}}))
+    async with asyncio.timeout(EARLY):
+        with pytest.raises(ItemMissing) as info:
+            await driver.read_wan()
+    assert "no item labelled 'Router Status...'" in info.value.message
+    assert "Quick View..." in info.value.items
+    assert "System Configuration..." in info.value.items
+    assert state.saves == 0
+
+
+async def test_unexpected_screen_names_the_title_expected_and_the_title_seen(
+        emulator: EmulatorFactory) -> None:
+    host, port, _ = await emulator("menu")
+    driver = create_driver("netopia-menu", telnet_settings(
+        host, port, step_timeout=30.0, dialogue={"status": {"path": [
+            {"item": "Quick View...", "title": "(?i)^general status$"}]}}))
+    async with asyncio.timeout(EARLY):
+        with pytest.raises(RouterParseError) as info:
+            await driver.read_wan()
+    assert "expected a screen titled /(?i)^general status$/" in info.value.message
+    assert "'Quick View'" in info.value.message
+
+
+async def test_cli_timeout_names_the_pattern_it_waited_for(emulator: EmulatorFactory) -> None:
+    host, port, _ = await emulator("cli", hang_at="login")
+    driver = create_driver("netopia-cli", telnet_settings(host, port, step_timeout=0.5))
+    with pytest.raises(RouterTimeout) as info:
+        await driver.read_wan()
+    assert "prompt /" in info.value.message or "shell /" in info.value.message
+
+
+async def test_cli_paging_and_confirmations_are_answered(emulator: EmulatorFactory) -> None:
+    host, port, state = await emulator("cli", page_lines=3, confirm=True)
+    driver = create_driver("netopia-cli", telnet_settings(host, port))
+    assert await driver.apply_wan(BACKUP) == BACKUP
+    transcript = driver.transcript()
+    assert "<more: space>" in transcript and "<confirm: y>" in transcript
+    assert state.restarts == 1
