@@ -1,6 +1,8 @@
 """`dslfailover lab ...`: the lab (a whole site in network namespaces) by hand, as root.
 
-    lab up        build it; prints the daemon config it wrote
+    lab up [--console cli|menu] [--router-restart S]
+                  build it; prints the daemon config it wrote. The router restarts to
+                  apply a change and is away S seconds (default 20, a plausible real figure)
     lab status    what exists and what works (--json)
     lab cut / restore              the primary circuit dies / comes back
     lab loss PERCENT               ICMP loss on the primary path (0 clears)
@@ -22,7 +24,7 @@ from typing import Any
 
 from .cli_common import print_json
 from .lab.netns import LabError, netns_list
-from .lab.site import DEFAULT_ID, Lab
+from .lab.site import DEFAULT_ID, DEFAULT_ROUTER_RESTART, Lab
 from .lab.topology import NS_PREFIX, ROLES, lab_ids
 
 Handler = Callable[[Lab, argparse.Namespace], Coroutine[Any, Any, int]]
@@ -37,6 +39,10 @@ def _print_status(st: dict[str, Any]) -> None:
               f"{'running' if p['alive'] else 'DEAD'}")
     if not st["up"]:
         return
+    router = st.get("router") or {}
+    if router:
+        print(f"  router: netopia-{router['console']} emulator, restarts to apply "
+              f"(away {router['restart_s']:g}s)")
     wan = st["wan"]
     print(f"  router WAN: {wan.get('address', '-')}/{wan.get('netmask', '-')} via "
           f"{wan.get('gateway', '-')} ({wan['circuit']} circuit)")
@@ -146,12 +152,23 @@ def _run(handler: Handler) -> Callable[[argparse.Namespace], int]:
             return 1
         try:
             lab = Lab(args.id, services=not getattr(args, "no_services", False),
-                      console=getattr(args, "console", "cli"))
+                      console=getattr(args, "console", "cli"),
+                      router_restart=getattr(args, "router_restart", DEFAULT_ROUTER_RESTART))
             return asyncio.run(handler(lab, args))
         except (LabError, ValueError) as exc:
             print(f"dslfailover lab: {exc}", file=sys.stderr)
             return 1
     return run
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text}: not a number of seconds") from None
+    if not 0 <= value <= 600:
+        raise argparse.ArgumentTypeError(f"{text}: must be 0..600 seconds")
+    return value
 
 
 def _percent(text: str) -> int:
@@ -179,6 +196,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     up = add("up", _up, "create the lab; the router starts on the primary circuit")
     up.add_argument("--console", choices=["cli", "menu"], default="cli",
                     help="the router emulator's console (default: cli)")
+    up.add_argument("--router-restart", type=_seconds, default=DEFAULT_ROUTER_RESTART,
+                    metavar="S",
+                    help="seconds the router is away when it restarts to apply a change "
+                         f"(default {DEFAULT_ROUTER_RESTART:g}, a plausible real figure)")
     up.add_argument("--no-services", action="store_true",
                     help="only the network: no router emulator, sink, broker, sshd, Postfix")
     down = add("down", _down, "remove every namespace, link and process of the lab")

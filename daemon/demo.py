@@ -25,6 +25,9 @@ from .lab.site import Lab, new_lab_id
 
 # Bounds each phase of the demo; generous, the numbers it prints are what matter.
 PHASE_TIMEOUT = 60.0
+# The demo's router restarts to apply a change, like a real Netopia, but is away only
+# this long (a real one takes tens of seconds: the lab's default is 20 s).
+DEMO_ROUTER_RESTART = 3.0
 OUTAGE_MAILS = 3
 
 
@@ -85,6 +88,11 @@ class Watcher:
         if kind == "transition":
             self.tl.add("daemon", f"state {e.get('state_from')} -> {e.get('state_to')}: {text}",
                         at=at, seq=seq)
+            durations = e.get("durations_s")
+            if isinstance(durations, dict) and durations:
+                self.tl.add("daemon", "the move took: " + ", ".join(
+                    f"{k.replace('_', ' ')} {v:.2f}s" for k, v in durations.items()
+                    if isinstance(v, int | float)), at=at)
         elif kind in ("probe_alarm", "command"):
             self.tl.add("daemon", f"{'alarm' if kind == 'probe_alarm' else 'command'}: {text}",
                         at=at, seq=seq)
@@ -145,10 +153,13 @@ def _epoch(stamp: object) -> float | None:
 
 async def run_demo(out: TextIO, *, as_json: bool = False, console: str = "menu") -> int:
     tl = Timeline(out, as_json)
-    lab = Lab(new_lab_id(), console=console)
+    lab = Lab(new_lab_id(), console=console, router_restart=DEMO_ROUTER_RESTART)
     tl.add("lab", "bringing the lab up: namespaces, veth links, NAT, tunnel, router "
                   f"emulator (netopia-{console}), sshd + Postfix backup MX, mail server, "
                   "mosquitto ...")
+    tl.add("lab", f"the router restarts to apply a saved change and is away "
+                  f"{DEMO_ROUTER_RESTART:g}s (shortened for the demo; a real router takes "
+                  "tens of seconds, the lab's default is 20s)")
     ok = False
     follower: asyncio.Task[None] | None = None
     try:

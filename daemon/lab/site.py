@@ -61,6 +61,9 @@ SERVICES_START_TIMEOUT = 45.0
 # stops Postfix cleanly, which takes a few seconds) before it is killed.
 STOP_GRACE = 15.0
 ROUTER_CONSOLES = {"cli": "netopia-cli", "menu": "netopia-menu"}
+# How long the lab's router is away when it restarts to apply a saved change (its
+# emulator's --restart-delay): a plausible real figure. Tests and the demo pass less.
+DEFAULT_ROUTER_RESTART = 20.0
 _PROCESS_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")  # also its log file's name
 
 
@@ -106,9 +109,13 @@ class Lab:
     """One lab, named by `lab_id`. Not re-entrant: `up()` once, `down()` once (or more)."""
 
     def __init__(self, lab_id: str = DEFAULT_ID, *, root: Path = DEFAULT_ROOT,
-                 services: bool = True, console: str = "cli") -> None:
+                 services: bool = True, console: str = "cli",
+                 router_restart: float = DEFAULT_ROUTER_RESTART) -> None:
         if console not in ROUTER_CONSOLES:
             raise ValueError(f"console {console!r}: use one of {', '.join(ROUTER_CONSOLES)}")
+        if not 0 <= router_restart <= 600:
+            raise ValueError(f"router restart {router_restart:g}s: use 0..600 seconds")
+        self.router_restart = router_restart
         self.topo = Topology(lab_id)
         self.with_services = services
         self.console = console
@@ -172,6 +179,7 @@ class Lab:
             "links": [{"ns": lk.ns, "name": lk.name, "peer_ns": lk.peer_ns, "peer": lk.peer}
                       for lk in self.topo.links],
             "processes": [], "wan": None, "cut": False, "loss": 0,
+            "console": self.console, "router_restart": self.router_restart,
         }
         self._save_state()  # before anything exists: a crash from here on is recoverable
         try:
@@ -216,7 +224,8 @@ class Lab:
         text = daemon_config_toml(
             self.topo, self.paths, driver=ROUTER_CONSOLES[self.console],
             mx_user=services.get("sshd", {}).get("user", "dslfailover"),
-            mx_config_dir=services.get("postfix", {}).get("config_dir"))
+            mx_config_dir=services.get("postfix", {}).get("config_dir"),
+            router_restart=self.router_restart)
         self.config_path.write_text(text, encoding="utf-8")
 
     def services(self) -> dict[str, Any]:
@@ -256,13 +265,15 @@ class Lab:
             raise group.exceptions[0] from None
 
     async def _start_router(self) -> None:
-        """The Netopia emulator on the router's LAN address; a save really re-addresses
-        wan0 and runs the re-key hook."""
+        """The Netopia emulator on the router's LAN address, restart to apply (its
+        console's default firmware profile): a save changes the saved config; the restart
+        (`router_restart` seconds away) really re-addresses wan0 and runs the re-key hook."""
         proc = await self.spawn("router", [
             sys.executable, "-m", "router_drivers.emulator", "--console", self.console,
             "--host", str(ROUTER_LAN_ADDR), "--port", str(ROUTER_TELNET_PORT),
             "--password-file", str(self.paths.router_password), "--apply-iface", "wan0",
-            "--apply-command", rekey_command(self.topo)], name="router-emulator")
+            "--apply-command", rekey_command(self.topo),
+            "--restart-delay", f"{self.router_restart:g}"], name="router-emulator")
         log = Path(proc.log)
         await self._wait_for(proc, lambda: "emulator:" in log.read_text(errors="replace"),
                              ROUTER_START_TIMEOUT, "router emulator")
@@ -465,6 +476,8 @@ class Lab:
             "id": self.lab_id, "up": bool(state) and all(namespaces.values()),
             "state_file": str(self.state_file) if state else None,
             "config": state.get("config"), "namespaces": namespaces, "processes": processes,
+            "router": {"console": state.get("console", self.console),
+                       "restart_s": float(state.get("router_restart", self.router_restart))},
         }
         if not result["up"]:
             return result
@@ -476,9 +489,11 @@ class Lab:
 
 @asynccontextmanager
 async def running_lab(lab_id: str | None = None, *, root: Path = DEFAULT_ROOT,
-                      services: bool = True, console: str = "cli") -> AsyncIterator[Lab]:
+                      services: bool = True, console: str = "cli",
+                      router_restart: float = DEFAULT_ROUTER_RESTART) -> AsyncIterator[Lab]:
     """A lab that is up for the duration of the block and gone after it, whatever happens."""
-    lab = Lab(lab_id or new_lab_id(), root=root, services=services, console=console)
+    lab = Lab(lab_id or new_lab_id(), root=root, services=services, console=console,
+              router_restart=router_restart)
     try:
         await lab.up()
         yield lab
@@ -487,5 +502,5 @@ async def running_lab(lab_id: str | None = None, *, root: Path = DEFAULT_ROOT,
         await asyncio.shield(lab.down())
 
 
-__all__ = ["DEFAULT_ID", "DEFAULT_ROOT", "Lab", "LabError", "SpawnedProcess", "new_lab_id",
-           "running_lab"]
+__all__ = ["DEFAULT_ID", "DEFAULT_ROOT", "DEFAULT_ROUTER_RESTART", "Lab", "LabError",
+           "SpawnedProcess", "new_lab_id", "running_lab"]

@@ -267,10 +267,20 @@ class ConfigPaths:
     control_socket: Path
 
 
+def router_timeouts(router_restart: float) -> tuple[float, float]:
+    """`router.restart_timeout` and `router.action_timeout` for a router that is away
+    `router_restart` seconds when it restarts: the restart wait with room for the
+    reconnect, and an apply with room for two restarts (a put-back after a mismatch
+    restarts once more) plus the dialogues."""
+    restart_timeout = router_restart + 30.0
+    return restart_timeout, 2 * restart_timeout + 60.0
+
+
 def daemon_config_toml(topo: Topology, paths: ConfigPaths, *,
                        driver: str = "netopia-cli", mx_user: str = "dslfailover",
-                       mx_config_dir: str | None = None) -> str:
+                       mx_config_dir: str | None = None, router_restart: float = 20.0) -> str:
     """The daemon's config for this lab (DESIGN §8 schema)."""
+    restart_timeout, action_timeout = router_timeouts(router_restart)
     targets = ", ".join(f'"{a}"' for a in (PRIMARY.gateway.ip, *TARGETS))
 
     def wan(c: Circuit) -> str:
@@ -298,6 +308,11 @@ driver = "{driver}"
 host = "{ROUTER_LAN_ADDR}"
 port = {ROUTER_TELNET_PORT}
 password_file = "{paths.router_password}"
+# the lab's router restarts to apply a change and is away {router_restart:g}s
+restart_timeout = {restart_timeout:g}
+action_timeout = {action_timeout:g}
+# after the move: the new gateway, then a target on the lab's internet, must answer
+live_proof = true
 
 [router.primary]
 {wan(PRIMARY)}

@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from daemon.lab.runner import DaemonInLab
-from daemon.lab.site import Lab, new_lab_id
+from daemon.lab.site import DEFAULT_ROUTER_RESTART, Lab, new_lab_id
 
 # Bounds the lab's bring-up plus the daemon's start until it is on the primary with the
 # primary link declared up (up_after = 20 rounds of 0.5 s alone take 10 s).
@@ -99,12 +99,15 @@ async def settled(daemon: DaemonInLab, timeout: float) -> None:
 @asynccontextmanager
 async def lab_with_daemon(console: str = "cli",
                           overrides: Mapping[str, Mapping[str, Any]] | None = None,
+                          router_restart: float = DEFAULT_ROUTER_RESTART,
                           ) -> AsyncIterator[tuple[Lab, DaemonInLab]]:
-    """A fresh lab and the daemon in it, settled; both gone afterwards whatever happens."""
-    lab = Lab(new_lab_id(), console=console)
+    """A fresh lab and the daemon in it, settled; both gone afterwards whatever happens.
+    The lab's router restarts to apply a change and is away `router_restart` seconds."""
+    lab = Lab(new_lab_id(), console=console, router_restart=router_restart)
     daemon: DaemonInLab | None = None
     try:
-        progress(f"lab {lab.lab_id}: bringing it up (console {console})")
+        progress(f"lab {lab.lab_id}: bringing it up (console {console}, router restart "
+                 f"{router_restart:g}s)")
         await lab.up()
         daemon = DaemonInLab(lab, overrides=overrides)
         await daemon.start()

@@ -15,6 +15,10 @@ from daemon.lab.topology import INSIDE_ADDR
 
 # Bounds waiting for the SMTP sink in the inside namespace to accept connections.
 SINK_READY_TIMEOUT = 5.0
+# How long the lab's router is away when it restarts to apply a change, in these tests:
+# a real restart (the connection drops, the WAN changes only when it is back), but short,
+# to keep the suite fast (the lab's default is 20 s; the bench uses that).
+LAB_ROUTER_RESTART = 2.0
 
 
 @pytest.fixture

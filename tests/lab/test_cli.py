@@ -22,9 +22,10 @@ def _lab(*args: str) -> subprocess.CompletedProcess[str]:
 async def test_up_status_cut_status_down_from_the_command_line() -> None:
     lab_id = new_lab_id()
     try:
-        up = _lab("up", "--id", lab_id)
+        up = _lab("up", "--id", lab_id, "--router-restart", "2.5")
         assert up.returncode == 0, up.stderr
         before = json.loads(_lab("status", "--id", lab_id, "--json").stdout)
+        assert before["router"] == {"console": "cli", "restart_s": 2.5}
         assert before["circuits"]["primary"]["works"] and before["tunnel"]["works"]
         assert all(p["alive"] for p in before["processes"])
         assert _lab("cut", "--id", lab_id).returncode == 0

@@ -1,5 +1,8 @@
 """The daemon in the lab, end to end: real namespaces, the Netopia emulator really
 re-addressing the router, the tunnel re-keyed, a real Postfix backup MX, a real broker.
+
+The lab's router restarts to apply a change (saved vs running; the WAN and the tunnel
+change only when it is back), here after LAB_ROUTER_RESTART seconds away.
 """
 
 from __future__ import annotations
@@ -12,18 +15,35 @@ from pathlib import Path
 
 import pytest
 
+from daemon.lab import netns
 from daemon.lab.runner import DaemonInLab
 from daemon.lab.site import Lab, SpawnedProcess, running_lab
+from daemon.lab.topology import BACKUP
+
+from .conftest import LAB_ROUTER_RESTART
 
 pytestmark = [pytest.mark.root, pytest.mark.slow]
 
-# Bounds each wait for a state in these tests (detection is ~3 s, a failover ~2 s more).
-STATE_TIMEOUT = 40.0
+# Bounds each wait for a state in these tests (detection is ~3 s, a failover ~2 s more
+# plus the router's restart).
+STATE_TIMEOUT = 40.0 + LAB_ROUTER_RESTART
+# Bounds the live proof in the test where the backup does not route (the default 15 s
+# would only make the test slower).
+SHORT_PROOF = 3.0
+# The steps every failover and failback reports in its evidence (seconds each).
+FAILOVER_STEPS = {"detect", "dialogue", "restart_wait", "live_proof", "mx_checks"}
+FAILBACK_STEPS = {"dialogue", "restart_wait", "live_proof"}
 
 
 @pytest.fixture
 async def lab() -> AsyncIterator[Lab]:
-    async with running_lab(console="cli") as lab:
+    async with running_lab(console="cli", router_restart=LAB_ROUTER_RESTART) as lab:
+        yield lab
+
+
+@pytest.fixture(params=["cli", "menu"])
+async def either_lab(request: pytest.FixtureRequest) -> AsyncIterator[Lab]:
+    async with running_lab(console=request.param, router_restart=LAB_ROUTER_RESTART) as lab:
         yield lab
 
 
@@ -51,8 +71,15 @@ async def wait_delivered(lab: Lab, subjects: set[str], timeout: float) -> dict[s
     raise AssertionError(f"not delivered: {subjects - got.keys()}")
 
 
+def transition_events(daemon: DaemonInLab, src: str, dst: str) -> list[dict[str, object]]:
+    daemon.read()
+    return [e for e in daemon.events if e.get("event_kind") == "transition"
+            and (e.get("state_from"), e.get("state_to")) == (src, dst)]
+
+
 async def test_failover_and_failback_deliver_every_outage_mail_in_order_on_mqtt(
-        lab: Lab) -> None:
+        either_lab: Lab) -> None:
+    lab = either_lab
     sub = await subscribe(lab)
     daemon = DaemonInLab(lab)
     await daemon.start()
@@ -89,6 +116,18 @@ async def test_failover_and_failback_deliver_every_outage_mail_in_order_on_mqtt(
     # nothing bounced: every message is in our sink exactly once
     subjects = [m["subject"] for m in lab.sink_messages()]
     assert sorted(subjects) == sorted([*outage, "after failback"])
+    # each move says how long each of its steps took: in the journal/log line ...
+    (backup,) = transition_events(daemon, "failing_over", "backup")
+    (primary,) = transition_events(daemon, "failing_back", "primary")
+    for event, steps in ((backup, FAILOVER_STEPS), (primary, FAILBACK_STEPS)):
+        durations = event["durations_s"]
+        assert isinstance(durations, dict) and steps <= durations.keys(), event
+        assert all(isinstance(v, float) and v >= 0 for v in durations.values()), durations
+        # the router really restarted to apply, and the daemon waited for it
+        assert durations["restart_wait"] >= LAB_ROUTER_RESTART * 0.9, durations
+    # ... and on MQTT
+    on_mqtt = [e for e in events if e["kind"] == "transition" and e["to"] == "backup"]
+    assert on_mqtt[0]["detail"]["durations_s"] == backup["durations_s"]
 
 
 async def test_twenty_percent_loss_on_the_primary_does_not_fail_over(lab: Lab) -> None:
@@ -130,3 +169,40 @@ async def test_a_flapping_primary_moves_the_router_no_more_than_the_hold_down_al
     assert elapsed < 70
     assert 1 <= failovers <= failbacks + 1
     assert failbacks <= 4, transitions
+
+
+async def test_a_router_that_reports_the_backup_wan_but_does_not_route_is_a_fault(
+        lab: Lab) -> None:
+    # the backup ISP's gateway neither answers nor forwards what comes from the router
+    isp2 = lab.ns("isp2")
+    await netns.nft_apply(isp2, """\
+table inet dslf_blackhole {
+    chain inbound {
+        type filter hook input priority 0; policy accept;
+        iifname "wan0" drop
+    }
+    chain forwarded {
+        type filter hook forward priority 0; policy accept;
+        iifname "wan0" drop
+    }
+}
+""")
+    daemon = DaemonInLab(lab, overrides={"router": {"live_proof_timeout": SHORT_PROOF}})
+    await daemon.start()
+    await daemon.wait_state("primary", STATE_TIMEOUT)
+    await lab.cut()
+    status = await daemon.wait_state("fault", STATE_TIMEOUT)
+    assert status["reason"].startswith(
+        f"failover failed: live proof: router reports the backup WAN ({BACKUP.wan}) but its "
+        f"gateway {BACKUP.gateway.ip} did not answer ICMP from this host within "
+        f"{SHORT_PROOF:g}s"), status["reason"]
+    assert status["circuit"] == "backup"  # where the router is, though it does not route
+    assert ("failing_over", "backup") not in daemon.transitions()
+    assert await lab.read_wan() == BACKUP.wan
+    # once the backup ISP routes again, the retry proves it and the failover completes
+    await netns.run(netns.in_netns(isp2, ["nft", "delete", "table", "inet", "dslf_blackhole"]))
+    await daemon.wait_state("backup", STATE_TIMEOUT)
+    await daemon.stop()
+    (fault,) = transition_events(daemon, "failing_over", "fault")
+    assert isinstance(fault["durations_s"], dict)
+    assert fault["durations_s"]["live_proof"] >= SHORT_PROOF

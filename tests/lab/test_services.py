@@ -16,6 +16,8 @@ from daemon.lab import netns
 from daemon.lab.site import Lab, running_lab
 from daemon.lab.topology import BACKUP, PRIMARY
 
+from .conftest import LAB_ROUTER_RESTART
+
 pytestmark = [pytest.mark.root, pytest.mark.slow]
 
 # Bounds one run of the daemon's CLI inside the lab (router dialogue, SSH to the MX).
@@ -29,7 +31,7 @@ DELIVERY_TIMEOUT = 15.0
 async def full_lab() -> AsyncIterator[Lab]:
     # the default root: Postfix (user postfix) must reach its queue below the lab dir,
     # and pytest's tmp_path is private to root
-    async with running_lab(services=True) as lab:
+    async with running_lab(services=True, router_restart=LAB_ROUTER_RESTART) as lab:
         yield lab
 
 

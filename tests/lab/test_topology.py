@@ -51,6 +51,27 @@ def test_lab_config_passes_the_daemon_config_validation() -> None:
     assert cfg.router.backup.wan() == BACKUP.wan
 
 
+@pytest.mark.parametrize("restart", [2.0, 20.0, 120.0])
+def test_lab_config_router_timeouts_cover_the_router_restart(restart: float) -> None:
+    cfg = parse_config(daemon_config_toml(Topology("t1"), _paths(), router_restart=restart),
+                       "lab")
+    assert cfg.router.restart_timeout >= restart + 20
+    # an apply may restart twice (a put-back after a mismatch) and still fit
+    assert cfg.router.action_timeout >= 2 * cfg.router.restart_timeout + 30
+    assert cfg.router.live_proof
+
+
+def test_lab_config_proves_the_backup_through_the_internet_targets_not_the_isp1_gateway(
+        ) -> None:
+    from daemon.model import Circuit
+    from daemon.wiring import proof_plans
+
+    cfg = parse_config(daemon_config_toml(Topology("t1"), _paths()), "lab")
+    plan = proof_plans(cfg)[Circuit.BACKUP]
+    assert plan.gateway == BACKUP.gateway.ip
+    assert plan.far == TARGETS
+
+
 def test_lab_config_lists_the_isp1_gateway_first_then_the_internet_targets() -> None:
     cfg = parse_config(daemon_config_toml(Topology("t1"), _paths()), "lab")
     assert cfg.primary.targets == [PRIMARY.gateway.ip, *TARGETS]
