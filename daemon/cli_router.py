@@ -1,4 +1,6 @@
-"""`dslfailover router show|apply`: the router's WAN config by hand (DESIGN §8).
+"""`dslfailover router show|apply|explore`: the router's WAN config by hand (DESIGN §8).
+
+`router explore` maps the console read-only and proposes `[router.dialogue]`.
 
 Exit codes: 0 done; 1 the router failed (unreachable, refused, timed out, read-back
 differs: the message on stderr names the step); 78 the config is unusable.
@@ -43,6 +45,22 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     apply.add_argument("--transcript", metavar="FILE", type=Path,
                        help="write the session's transcript (passwords masked) to FILE")
     apply.set_defaults(func=_apply)
+    explore = actions.add_parser(
+        "explore", help="map the console read-only and propose [router.dialogue]",
+        description="Walk the router's console without changing anything (menu: every "
+                    "screen reachable through items ending in '...', never an item whose "
+                    "label matches the deny list; CLI: help, show, netstat only) and "
+                    "propose the [router.dialogue] tables that drive it.")
+    add_config_arg(explore)
+    explore.add_argument("--out", metavar="FILE", type=Path,
+                         help="write the proposed [router.dialogue] TOML (with the screen "
+                              "map as comments) to FILE")
+    explore.add_argument("--deny", metavar="REGEX", action="append", default=[],
+                         help="never select an item whose label matches REGEX (added to "
+                              "the built-in list: save, restart, reset, factory, ...)")
+    explore.add_argument("--transcript", metavar="FILE", type=Path,
+                         help="write the session's transcript (passwords masked) to FILE")
+    explore.set_defaults(func=_explore)
 
 
 def _driver(args: argparse.Namespace) -> tuple[Config, RouterDriver]:
@@ -126,3 +144,48 @@ def _apply(args: argparse.Namespace) -> int:
     _save_transcript(driver, args.transcript)
     print(f"router on {args.circuit}: {back} (read back)")
     return 0
+
+
+def _explore(args: argparse.Namespace) -> int:
+    import tomli_w
+
+    from router_drivers.explore import Exploration, explore_cli, explore_menu
+
+    cfg, secrets = load_or_exit(args)
+    settings = router_settings(cfg, secrets)
+    if cfg.router.driver not in ("netopia-menu", "netopia-cli"):
+        print(f"dslfailover: router explore knows the Netopia consoles, not driver "
+              f"{cfg.router.driver!r}", file=sys.stderr)
+        return EXIT_CONFIG
+    found: Exploration
+    try:
+        found = asyncio.run(_bounded_any(cfg, explore_menu(settings, args.deny)
+                                         if cfg.router.driver == "netopia-menu"
+                                         else explore_cli(settings)))
+    except RouterError as exc:
+        print(f"dslfailover: router explore failed at {exc} (nothing was changed)",
+              file=sys.stderr)
+        return EXIT_FAILED
+    if args.transcript is not None:
+        args.transcript.write_text(found.transcript, encoding="utf-8")
+    proposal = tomli_w.dumps({"router": {"dialogue": found.proposal}}) if found.proposal \
+        else "# nothing to propose: the defaults fit (see the notes above)\n"
+    header = ["# proposed by `dslfailover router explore` (read-only; nothing was changed)",
+              "# review it, merge it into the config, then: dslfailover check; dslfailover "
+              "router apply backup --dry-run", *(f"# note: {n}" for n in found.notes), ""]
+    text = "\n".join(header) + "\n" + proposal + "\n# --- what was seen ---\n" + "".join(
+        f"# {line}\n" for line in found.report.splitlines())
+    if args.out is not None:
+        args.out.write_text(text, encoding="utf-8")
+        print(f"proposal written to {args.out}")
+    print(text, end="")
+    return 0
+
+
+async def _bounded_any(cfg: Config, coro: Coroutine[Any, Any, Any]) -> Any:
+    try:
+        async with asyncio.timeout(cfg.router.action_timeout * 2):
+            return await coro
+    except TimeoutError:
+        raise RouterError("router", f"gave up after 2 x router.action_timeout = "
+                          f"{cfg.router.action_timeout * 2:g}s") from None

@@ -4,7 +4,6 @@ A library used by the daemon; it never imports `daemon`.
 """
 
 from .base import RouterDriver, RouterSettings, Secret, WanConfig
-from .skeleton import RouterReading
 from .errors import (
     RouterAuthError,
     RouterConnectError,
@@ -15,6 +14,7 @@ from .errors import (
     RouterTimeout,
 )
 from .registry import DRIVERS, create_driver
+from .skeleton import RouterReading
 
 __all__ = [
     "DRIVERS",

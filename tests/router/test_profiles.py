@@ -44,7 +44,7 @@ async def test_fails_over_and_back_running_and_saving_each_config(
 
 async def test_restart_drop_is_expected_and_the_running_config_is_read_after(
         on_profile: tuple[str, RouterDriver, RouterState]) -> None:
-    name, driver, state = on_profile
+    name, driver, _state = on_profile
     await driver.apply_wan(BACKUP)
     transcript = driver.transcript()
     if RESTARTS[name]:
