@@ -16,6 +16,8 @@ from .conftest import BACKUP, PASSWORD, PRIMARY, telnet_settings
 from .test_cli_router import cli, write_config
 
 MENU_PROFILES = ["r9100", "r4x", "relabelled"]
+# loopback answers in milliseconds: a menu bar that has not moved in 0.3 s never will
+FAST = {"screen": {"quiet": 0.3}}
 
 
 @contextlib.asynccontextmanager
@@ -28,7 +30,7 @@ async def on(name: str) -> AsyncIterator[tuple[int, RouterState]]:
 @pytest.mark.parametrize("name", MENU_PROFILES)
 async def test_explore_finds_the_wan_fields_and_changes_nothing(name: str) -> None:
     async with on(name) as (port, state):
-        found = await explore_menu(telnet_settings("127.0.0.1", port))
+        found = await explore_menu(telnet_settings("127.0.0.1", port, dialogue=FAST))
     labels = state.options.labels
     assert found.proposal["edit"]["fields"] == labels
     assert found.proposal["status"]["fields"] == state.options.status_labels
@@ -40,7 +42,7 @@ async def test_explore_finds_the_wan_fields_and_changes_nothing(name: str) -> No
 
 async def test_explore_records_a_banner_and_the_extra_level() -> None:
     async with on("r4x") as (port, _):
-        found = await explore_menu(telnet_settings("127.0.0.1", port))
+        found = await explore_menu(telnet_settings("127.0.0.1", port, dialogue=FAST))
     assert any("banner on every screen" in n for n in found.notes)
     items = [s["item"] for s in found.proposal["edit"]["path"]]
     assert items == ["System Configuration...", "Network Protocols Setup...", "IP Setup..."]
@@ -49,7 +51,7 @@ async def test_explore_records_a_banner_and_the_extra_level() -> None:
 
 async def test_explore_never_selects_a_denied_item() -> None:
     async with on("r9100") as (port, state):
-        found = await explore_menu(telnet_settings("127.0.0.1", port),
+        found = await explore_menu(telnet_settings("127.0.0.1", port, dialogue=FAST),
                                    deny=[r"(?i)^quick view"])
     assert "status" not in found.proposal  # Quick View was denied, so not entered
     assert state.restarts == 0
