@@ -15,7 +15,7 @@ from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
-from router_drivers import RouterDriver, RouterError, WanConfig, create_driver
+from router_drivers import RouterDriver, RouterError, RouterReading, WanConfig, create_driver
 
 from .cli_common import add_config_arg, load_or_exit, print_json
 from .config import EXIT_CONFIG, Config
@@ -107,17 +107,25 @@ async def _bounded(cfg: Config, coro: Coroutine[Any, Any, WanConfig]) -> WanConf
 def _show(args: argparse.Namespace) -> int:
     cfg, driver = _driver(args)
     try:
-        wan: WanConfig = asyncio.run(_bounded(cfg, driver.read_wan()))
+        reading: RouterReading = asyncio.run(_bounded_any(cfg, driver.read_state()))
     except RouterError as exc:
         return _fail(driver, args, exc)
     _save_transcript(driver, args.transcript)
+    wan = reading.running
     circuit = _circuit(cfg, wan)
+    saved = reading.saved
     if args.json:
         print_json({**wan.as_dict(), "prefixlen": wan.prefixlen, "circuit": circuit,
-                    "driver": cfg.router.driver})
+                    "driver": cfg.router.driver,
+                    "saved": None if saved is None else {**saved.as_dict(),
+                                                         "circuit": _circuit(cfg, saved)}})
     else:
         print(f"WAN {wan.address} netmask {wan.netmask} gateway {wan.gateway} "
-              f"(circuit: {circuit})")
+              f"(circuit: {circuit}; what the router runs)")
+        if saved is not None and saved != wan:
+            print(f"SAVED {saved.address} netmask {saved.netmask} gateway {saved.gateway} "
+                  f"(circuit: {_circuit(cfg, saved)}): differs from what it runs; it will "
+                  "run this after its next restart")
     return 0
 
 
@@ -126,11 +134,10 @@ def _apply(args: argparse.Namespace) -> int:
     target = getattr(cfg.router, args.circuit).wan()
     try:
         if args.dry_run:
-            current: WanConfig = asyncio.run(_bounded(cfg, driver.read_wan()))
+            current: RouterReading = asyncio.run(_bounded_any(cfg, driver.read_state()))
             _save_transcript(driver, args.transcript)
-            plan = getattr(driver, "plan", None)
-            steps: list[str] = plan(current, target) if plan else [f"set {target}"]
-            print(f"router now {current} (circuit: {_circuit(cfg, current)})")
+            steps = driver.plan(current, target)
+            print(f"router {current} (circuit: {_circuit(cfg, current.running)})")
             if not steps:
                 print(f"already on {args.circuit}: nothing would be sent")
             else:
@@ -142,7 +149,8 @@ def _apply(args: argparse.Namespace) -> int:
     except RouterError as exc:
         return _fail(driver, args, exc)
     _save_transcript(driver, args.transcript)
-    print(f"router on {args.circuit}: {back} (read back)")
+    timings = ", ".join(f"{k} {v:.1f}s" for k, v in driver.timings.items())
+    print(f"router on {args.circuit}: {back} (read back after the apply; {timings})")
     return 0
 
 

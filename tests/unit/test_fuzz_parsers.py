@@ -64,7 +64,7 @@ def test_menu_screens_give_a_wan_config_or_a_router_error(raw: str) -> None:
     try:
         wan = parse_menu_wan(view, LABELS)
     except RouterError as err:
-        assert err.step == "read screen"
+        assert err.step == "read edit screen"
     else:
         assert str(wan)
 
