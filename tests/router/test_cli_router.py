@@ -73,7 +73,8 @@ async def test_router_show_json_reports_the_circuit(
                                "--transcript", str(transcript))
     assert code == 0, err
     assert json.loads(out) == {**PRIMARY.as_dict(), "prefixlen": 29, "circuit": "primary",
-                               "driver": driver}
+                               "driver": driver,
+                               "saved": {**PRIMARY.as_dict(), "circuit": "primary"}}
     assert "********" in transcript.read_text()
     assert PASSWORD not in transcript.read_text() + out + err
 
@@ -85,8 +86,9 @@ async def test_router_apply_backup_moves_the_router_and_reads_back(
     code, out, err = await cli("apply", "backup", "-c", str(write_config(tmp_path, driver,
                                                                          port)))
     assert code == 0, err
-    assert "router on backup: 10.92.0.10/29 via 10.92.0.9 (read back)" in out
-    assert state.saved == BACKUP
+    assert "router on backup: 10.92.0.10/29 via 10.92.0.9 (read back after the apply" in out
+    assert "restart_wait" in out
+    assert (state.saved, state.runs) == (BACKUP, BACKUP)
 
 
 async def test_router_apply_dry_run_shows_commands_and_changes_nothing(
@@ -96,8 +98,9 @@ async def test_router_apply_dry_run_shows_commands_and_changes_nothing(
                              str(write_config(tmp_path, "netopia-cli", port)))
     assert code == 0
     assert "set ip gateway 10.92.0.9" in out
-    assert "router now 10.91.0.2/29 via 10.91.0.1 (circuit: primary)" in out
-    assert state.saves == 0
+    assert "router runs 10.91.0.2/29 via 10.91.0.1 (saved too) (circuit: primary)" in out
+    assert "  restart\n" in out
+    assert (state.saves, state.restarts) == (0, 0)
     assert state.saved == PRIMARY
 
 
@@ -127,3 +130,13 @@ async def test_bad_dialogue_override_exits_78_naming_the_key(tmp_path: Path) -> 
     code, _, err = await cli("show", "-c", str(config))
     assert code == 78
     assert "router.dialogue.edit.fields.adress: unknown key" in err
+
+
+async def test_router_show_says_when_the_saved_config_differs(
+        emulator: EmulatorFactory, tmp_path: Path) -> None:
+    _, port, state = await emulator("cli")
+    state.saved = BACKUP  # saved, not yet restarted
+    code, out, err = await cli("show", "-c", str(write_config(tmp_path, "netopia-cli", port)))
+    assert code == 0, err
+    assert "WAN 10.91.0.2" in out and "circuit: primary; what the router runs" in out
+    assert "SAVED 10.92.0.10" in out and "after its next restart" in out
