@@ -74,6 +74,20 @@ def _load(args: argparse.Namespace) -> tuple[Config, Secrets]:
     return cfg, secrets
 
 
+def _live_proof_line(cfg: Config) -> str:
+    """What `check` says about the live proof after a move."""
+    from .model import Circuit
+    from .wiring import proof_plans
+
+    if not cfg.router.live_proof:
+        return "off: the read-back alone ends a move"
+    far = proof_plans(cfg)[Circuit.BACKUP].far
+    within = f", within {cfg.router.live_proof_timeout:g}s"
+    if not far:
+        return "the new gateway only (no far targets)" + within
+    return f"the new gateway, then one of {', '.join(map(str, far))}" + within
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     cfg, secrets = _load(args)
     p, r = cfg.primary, cfg.router
@@ -89,6 +103,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         f"{'set' if secrets.router_password else 'none'}",
         f"  primary     {r.primary.wan()}",
         f"  backup      {r.backup.wan()}",
+        f"  live proof  {_live_proof_line(cfg)}",
         "tunnel probe  " + (f"{cfg.tunnel.smtp_host}:{cfg.tunnel.smtp_port}"
                             if cfg.tunnel else "off"),
         "backup MX     " + (f"{cfg.backup_mx.user}@{cfg.backup_mx.host}:{cfg.backup_mx.port}, "

@@ -91,7 +91,7 @@ class Watcher:
             durations = e.get("durations_s")
             if isinstance(durations, dict) and durations:
                 self.tl.add("daemon", "the move took: " + ", ".join(
-                    f"{k.replace('_', ' ')} {v:.2f}s" for k, v in durations.items()
+                    f"{k.replace('_', ' ')} {_seconds(v)}" for k, v in durations.items()
                     if isinstance(v, int | float)), at=at)
         elif kind in ("probe_alarm", "command"):
             self.tl.add("daemon", f"{'alarm' if kind == 'probe_alarm' else 'command'}: {text}",
@@ -140,6 +140,10 @@ class Watcher:
             if loop.time() > deadline:
                 raise TimeoutError(f"{what}: not within {timeout:g}s")
             await asyncio.sleep(0.05)
+
+
+def _seconds(value: float) -> str:
+    return f"{value:.2f}s" if value >= 0.01 else f"{value * 1000:.0f}ms"
 
 
 def _epoch(stamp: object) -> float | None:
@@ -202,7 +206,8 @@ async def run_demo(out: TextIO, *, as_json: bool = False, console: str = "menu")
         await watch.until(lambda: all(s in watch.delivered for s in outage), PHASE_TIMEOUT,
                           "outage mail delivered after the flush")
         tl.add("lab", f"primary declared dead {detected:.2f}s after the cut; `backup` "
-                      f"(router moved, MX verified) after {on_backup:.2f}s")
+                      f"(router restarted onto the backup, circuit proved live, MX "
+                      f"verified) after {on_backup:.2f}s")
 
         await lab.restore()
         tl.add("lab", "RESTORE: the primary circuit is back")
