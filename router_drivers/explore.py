@@ -22,13 +22,11 @@ from dataclasses import dataclass, field
 from ipaddress import AddressValueError, IPv4Address
 from typing import Any
 
-from . import dialogue
 from .base import RouterSettings
 from .errors import RouterError, RouterParseError
 from .menu_walk import MenuWalker, settled
-from .screen import ScreenDialogue, ScreenView, norm
-from .telnet import TelnetSession, TextDialogue
-from .transcript import Masker, Transcript
+from .screen import ScreenView, norm
+from .telnet import TextDialogue
 
 DEFAULT_DENY = (r"(?i)\b(save|restart|reboot|reset|factory|defaults?|upgrade|update|delete|"
                 r"clear|erase|disconnect|format|load|tftp|x-?modem|apply|commit|install)\b")
@@ -83,8 +81,10 @@ class MenuExplorer:
     def __init__(self, settings: RouterSettings, deny: list[str]) -> None:
         self.settings = settings
         self.deny = [re.compile(p) for p in [DEFAULT_DENY, *deny]]
-        self.d = dialogue.load("netopia_menu", settings.dialogue)
-        self.transcript = Transcript(Masker([settings.password]))
+        from .netopia_menu import NetopiaMenuDriver  # its login, on its transcript
+
+        self.driver = NetopiaMenuDriver(settings)
+        self.d = self.driver.dialogue
         self.screens: list[ScreenRecord] = []
         self.notes: list[str] = []
 
@@ -92,13 +92,8 @@ class MenuExplorer:
         return any(p.search(label) for p in self.deny)
 
     async def run(self) -> Exploration:
-        st = self.settings
-        async with TelnetSession(st.host, st.port, connect_timeout=st.connect_timeout,
-                                 step_timeout=st.step_timeout,
-                                 transcript=self.transcript) as session:
-            walk = MenuWalker(ScreenDialogue(session), self.d, st)
-            await walk.login()
-            await self._visit(walk, ())
+        async with self.driver.session() as session:
+            await self._visit(session.walk, ())
         return self._conclude()
 
     async def _visit(self, walk: MenuWalker, path: tuple[str, ...]) -> None:
@@ -106,9 +101,9 @@ class MenuExplorer:
         items = await walk.items()
         view = walk.s.view()
         fields = view.fields()
-        record = ScreenRecord(path, "", [self.transcript.mask(line.rstrip())
+        record = ScreenRecord(path, "", [self.driver.mask(line.rstrip())
                                           for line in view.lines if line.strip()],
-                              items, {k: self.transcript.mask(v) for k, v in fields.items()},
+                              items, {k: self.driver.mask(v) for k, v in fields.items()},
                               {norm(i) for i in items if norm(i) in fields})
         self.screens.append(record)
         if len(path) >= MAX_DEPTH:
@@ -262,7 +257,8 @@ class MenuExplorer:
             if r.skipped:
                 out.append(f"   not entered (denied, an action, or no screen of its own): "
                            f"{', '.join(r.skipped)}")
-        return Exploration(proposal, "\n".join(out) + "\n", self.notes, self.transcript.text())
+        return Exploration(proposal, "\n".join(out) + "\n", self.notes,
+                           self.driver.transcript())
 
 
 async def explore_menu(settings: RouterSettings, deny: list[str] | None = None) -> Exploration:
@@ -299,7 +295,7 @@ async def explore_cli(settings: RouterSettings) -> Exploration:
         ok = d.pattern("parse", key).search(outputs.get(command, "")) is not None
         notes.append(f"parse.{key}: " + (f"matches the output of {command!r}" if ok else
                                          f"does NOT match the output of {command!r}"))
-    report = "".join(f"== {c}\n{driver._transcript.mask(o)}\n" for c, o in outputs.items())
+    report = "".join(f"== {c}\n{driver.mask(o)}\n" for c, o in outputs.items())
     return Exploration({}, report, notes, driver.transcript())
 
 

@@ -46,10 +46,7 @@ class NetopiaCliDriver(ApplySkeleton[TextDialogue]):
 
     @contextlib.asynccontextmanager
     async def _session(self) -> AsyncIterator[TextDialogue]:
-        st = self.settings
-        async with TelnetSession(st.host, st.port, connect_timeout=st.connect_timeout,
-                                 step_timeout=st.step_timeout,
-                                 transcript=self._transcript) as session:
+        async with TelnetSession.to(self.settings, self._transcript) as session:
             t = TextDialogue(session, self._answers)
             await self._login(t)
             yield t

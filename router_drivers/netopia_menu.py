@@ -57,11 +57,8 @@ class NetopiaMenuDriver(ApplySkeleton[MenuSession]):
 
     @contextlib.asynccontextmanager
     async def _session(self) -> AsyncIterator[MenuSession]:
-        st = self.settings
-        async with TelnetSession(st.host, st.port, connect_timeout=st.connect_timeout,
-                                 step_timeout=st.step_timeout,
-                                 transcript=self._transcript) as session:
-            walker = MenuWalker(ScreenDialogue(session), self.dialogue, st)
+        async with TelnetSession.to(self.settings, self._transcript) as session:
+            walker = MenuWalker(ScreenDialogue(session), self.dialogue, self.settings)
             await walker.login()
             yield MenuSession(walker)
 

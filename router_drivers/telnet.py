@@ -17,6 +17,7 @@ from typing import Protocol
 
 import telnetlib3
 
+from .base import RouterSettings
 from .errors import RouterConnectError, RouterTimeout
 from .transcript import Transcript
 
@@ -58,6 +59,12 @@ class TelnetSession:
         self._reader: telnetlib3.TelnetReader | telnetlib3.TelnetReaderUnicode | None = None
         self._writer: telnetlib3.TelnetWriter | telnetlib3.TelnetWriterUnicode | None = None
         self.recent = ""  # masked tail of everything read, for error messages
+
+    @classmethod
+    def to(cls, settings: RouterSettings, transcript: Transcript) -> TelnetSession:
+        """A session to the router of `settings`, with its timeouts."""
+        return cls(settings.host, settings.port, connect_timeout=settings.connect_timeout,
+                   step_timeout=settings.step_timeout, transcript=transcript)
 
     async def __aenter__(self) -> TelnetSession:
         await self.connect()
