@@ -50,7 +50,7 @@ async def test_the_executor_reports_the_apply_and_the_proof_as_one_result() -> N
     assert outcome.event.ok and outcome.event.circuit == Circuit.BACKUP
     assert outcome.event.durations["live_proof"] > 0
     assert "gateway 127.0.0.1 answers" in outcome.summary
-    assert outcome.detail["durations_s"]["live_proof"] > 0
+    assert outcome.detail["durations_s"]["live_proof"] >= 0  # rounded to ms: loopback is faster
 
 
 def test_far_targets_default_to_the_primary_targets_beyond_both_wan_subnets() -> None:
