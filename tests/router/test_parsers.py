@@ -16,7 +16,7 @@ import pytest
 from router_drivers import RouterParseError, WanConfig
 from router_drivers.dialogue import load
 from router_drivers.iproute import parse_ip_json
-from router_drivers.parsers import parse_cli_wan, parse_menu_wan
+from router_drivers.parsers import parse_cli_wan, parse_menu_wan, parse_saved
 from router_drivers.screen import ScreenView, moved_from
 from router_drivers.ssh import parse_ssh_wan
 
@@ -35,6 +35,15 @@ def _parse(case: Path, kind: str) -> WanConfig:
         view = ScreenView.render((case / "screen.raw").read_text(encoding="latin-1"))
         return parse_menu_wan(view, {k: d.text("edit", "fields", k) for k in
                                      ("address", "netmask", "gateway")})
+    if kind == "menu_status":  # what the router runs: the status screen, read by label
+        d = load("netopia_menu")
+        view = ScreenView.render((case / "screen.raw").read_text(encoding="latin-1"))
+        return parse_menu_wan(view, {k: d.text("status", "fields", k) for k in
+                                     ("address", "netmask", "gateway")}, "status screen")
+    if kind == "cli_saved":  # what the router saves: `view ip` in config mode
+        d = load("netopia_cli")
+        return parse_saved((case / "saved.txt").read_text(), {
+            k: d.pattern("parse", f"saved_{k}") for k in ("address", "netmask", "gateway")})
     if kind == "linux":
         return parse_ip_json("wan0", (case / "addr.json").read_text(),
                              (case / "route.json").read_text())
