@@ -180,6 +180,10 @@ class MenuWalker:
         With `labels` the screen counts as drawn only once each labelled field shows a
         value (a status screen has no highlight bar to tell that it is complete).
         """
+        if step.optional and not _listed(self.s.view(), step.item):
+            # not even drawn on the screen: no need to walk the bar round the menu
+            self.s.session.transcript.note(f"optional {step.item!r} not on this screen")
+            return None
         try:
             await self.select(step.item)
         except ItemMissing:
@@ -243,6 +247,13 @@ class MenuWalker:
         raise RouterParseError("back to the Main Menu", f"no screen titled "
                                f"/{self.main_title.pattern}/ after {MAX_DEPTH} Escapes",
                                self.seen(view))
+
+
+def _listed(view: ScreenView, label: str) -> bool:
+    """Some item drawn on the screen (items are separated by 2+ spaces) is `label`."""
+    want = norm(label)
+    return any(norm(part) == want for line in view.lines for part in re.split(r"\s{2,}", line)
+               if part.strip())
 
 
 def _bar(view: ScreenView) -> bool:

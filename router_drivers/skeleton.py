@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 # Reconnect attempts while the router restarts: the first pause, and the longest. Tight:
 # a refused connect on the LAN costs nothing, and every second between the router coming
 # back and our noticing is a second longer on the wrong circuit (the bench measures it).
-RECONNECT_FIRST, RECONNECT_MAX = 0.1, 0.3
+RECONNECT_FIRST, RECONNECT_MAX = 0.05, 0.1
 
 S = TypeVar("S")
 

@@ -63,9 +63,14 @@ class Emulator:
         task.add_done_callback(self._tasks.discard)
 
     async def _come_back(self) -> None:
+        loop = asyncio.get_running_loop()
         await asyncio.sleep(self.state.options.restart_delay)
+        booted = loop.time()
         await self.state.boot()
         await self.start()
+        # the boot (the WAN applied, the lab's tunnel re-key hook) is router time too
+        log.info("restarted: away %.1fs, then boot %.3fs (WAN %s applied)",
+                 self.state.options.restart_delay, loop.time() - booted, self.state.runs)
 
     async def _shell(self, reader: telnetlib3.TelnetReader | telnetlib3.TelnetReaderUnicode,
                      writer: telnetlib3.TelnetWriter | telnetlib3.TelnetWriterUnicode) -> None:
