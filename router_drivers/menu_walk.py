@@ -39,6 +39,12 @@ def parked(view: ScreenView) -> bool:
     return x == 0 or not view.lines[y][x - 1].strip()
 
 
+def menu_drawn(view: ScreenView) -> bool:
+    """A menu drawn whole: its highlight bar complete and the cursor parked. Escape and a
+    save always lead to a menu; a screen without its bar yet is still being drawn."""
+    return _bar(view) and parked(view)
+
+
 def settled(view: ScreenView) -> bool:
     """Drawn whole: a menu with its bar complete, or a screen with no bar at all (a
     status screen), and the cursor parked."""
@@ -230,7 +236,7 @@ class MenuWalker:
         self.press(self.d.text("keys", "cancel"))
         try:
             return await self.s.wait(
-                "back", lambda v: v.lines != before and settled(v), check_now=False,
+                "back", lambda v: v.lines != before and menu_drawn(v), check_now=False,
                 expecting="the previous screen",
                 give_up=lambda v: None if v.lines == before else "quiet", quiet=self.quiet)
         except RouterParseError:

@@ -25,7 +25,7 @@ from .errors import (
     RouterRefused,
     RouterTimeout,
 )
-from .menu_walk import MenuWalker, settled
+from .menu_walk import MenuWalker, menu_drawn, parked
 from .parsers import parse_menu_wan
 from .screen import ScreenDialogue, ScreenView, norm
 from .skeleton import ApplySkeleton, RouterReading
@@ -98,6 +98,8 @@ class NetopiaMenuDriver(ApplySkeleton[MenuSession]):
         walk.s.session.send(accept + value + accept, shown=f"<Return> {value} <Return>")
 
         def done(v: ScreenView) -> bool:
+            if not parked(v):
+                return False  # still drawing: the value, or the status line's whole error
             hl = v.highlight()
             if hl is None or not hl.complete or norm(hl.label) != norm(label):
                 return v.contains(self._errors)
@@ -149,7 +151,7 @@ class NetopiaMenuDriver(ApplySkeleton[MenuSession]):
             return  # "return": each Return already committed its field
         asked = d.pattern("restart", "asked")
         view = await walk.s.wait("save", lambda v: v.lines != before and (
-            v.contains(self._errors) or settled(v)), check_now=False,
+            (v.contains(self._errors) and parked(v)) or menu_drawn(v)), check_now=False,
             expecting="the screen after the save")
         if view.contains(self._errors):
             raise RouterRefused("save", "the router refused to save", walk.seen(view))
@@ -208,7 +210,7 @@ class NetopiaMenuDriver(ApplySkeleton[MenuSession]):
             await walk.select(d.text("restart", "item"))
             walk.press(d.text("keys", "accept"))
             confirm = d.pattern("restart", "confirm")
-            await walk.s.wait("restart", lambda v: v.contains(confirm) and settled(v),
+            await walk.s.wait("restart", lambda v: v.contains(confirm) and menu_drawn(v),
                               check_now=False, expecting=f"the question /{confirm.pattern}/")
             await walk.select(d.text("restart", "confirm_item"))
             walk.press(d.text("keys", "accept"))

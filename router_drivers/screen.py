@@ -21,7 +21,7 @@ COLS, ROWS = 80, 24
 # Once the screen looks right, how long it must stay quiet before we act on it: a console
 # redraws in bursts, and a burst cut by the network can show a half-drawn label that
 # looks complete. Bounded by the step deadline like every other wait.
-SETTLE = 0.015
+SETTLE = 0.03
 # Rows at the top that hold a banner and the title, never a menu item: a title drawn in
 # reverse video there is not the highlight bar.
 HEADER_ROWS = 3
