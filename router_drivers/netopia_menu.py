@@ -93,22 +93,28 @@ class NetopiaMenuDriver(ApplySkeleton[MenuSession]):
         d, walk = self.dialogue, m.walk
         label = self._edit_labels[key]
         step = f"set {label!r}"
-        await walk.select(label)
+        view = await walk.select(label)
         accept = d.text("keys", "accept")
+        # an error already on the status line (an earlier refusal) is not this one's
+        shown = self._error_lines(view)
         walk.s.session.send(accept + value + accept, shown=f"<Return> {value} <Return>")
 
         def done(v: ScreenView) -> bool:
             if not parked(v):
                 return False  # still drawing: the value, or the status line's whole error
+            if self._error_lines(v) - shown:
+                return True
             hl = v.highlight()
-            if hl is None or not hl.complete or norm(hl.label) != norm(label):
-                return v.contains(self._errors)
-            return hl.value == value or v.contains(self._errors)
+            return (hl is not None and hl.complete and norm(hl.label) == norm(label)
+                    and hl.value == value)
 
         view = await walk.s.wait(step, done, check_now=False,
                                  expecting=f"{label} to show {value}")
-        if view.contains(self._errors):
+        if self._error_lines(view) - shown:
             raise RouterRefused(step, f"the router refused {value}", walk.seen(view))
+
+    def _error_lines(self, view: ScreenView) -> set[str]:
+        return {line.strip() for line in view.lines if self._errors.search(line)}
 
     async def _write(self, m: MenuSession, current: RouterReading, target: WanConfig) -> None:
         await self._to_edit(m)

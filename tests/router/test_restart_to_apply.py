@@ -11,7 +11,13 @@ import asyncio
 
 import pytest
 
-from router_drivers import RouterMismatch, RouterParseError, RouterTimeout, create_driver
+from router_drivers import (
+    RouterMismatch,
+    RouterParseError,
+    RouterRefused,
+    RouterTimeout,
+    create_driver,
+)
 from router_drivers.menu_walk import ItemMissing
 
 from .conftest import BACKUP, PRIMARY, EmulatorFactory, telnet_settings
@@ -141,3 +147,17 @@ async def test_cli_paging_and_confirmations_are_answered(emulator: EmulatorFacto
     transcript = driver.transcript()
     assert "<more: space>" in transcript and "<confirm: y>" in transcript
     assert state.restarts == 1
+
+
+async def test_return_commits_fields_so_a_refusal_sets_the_committed_ones_back(
+        emulator: EmulatorFactory) -> None:
+    host, port, state = await emulator("menu", save_model="return",
+                                       refuse=frozenset({"gateway"}))
+    driver = create_driver("netopia-menu", telnet_settings(
+        host, port, dialogue={"save": {"model": "return"}}))
+    with pytest.raises(RouterRefused):
+        await driver.apply_wan(BACKUP)
+    # the address was committed by its Return, then set back: nothing half-applied saved
+    assert "Ethernet B IP Address = 10.92.0.10" in state.received
+    assert (state.saved, state.runs, state.restarts) == (PRIMARY, PRIMARY, 0)
+    assert "set the committed fields back" in driver.transcript()
