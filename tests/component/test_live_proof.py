@@ -6,8 +6,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import uuid
-from collections.abc import Iterator
 from ipaddress import IPv4Address
 
 import pytest
@@ -20,6 +18,7 @@ from daemon.model import Circuit
 from daemon.probes.icmp import choose_privileged
 from daemon.wiring import proof_plans
 from router_drivers import RouterSettings, create_driver
+from tests.component.conftest import NetnsFactory
 from tests.siteconf import BACKUP, PRIMARY, wan_tables
 
 A = IPv4Address
@@ -70,20 +69,8 @@ driver = "dry-run"
 
 
 @pytest.fixture
-def netns() -> Iterator[str]:
-    name = f"dslf-p-{uuid.uuid4().hex[:6]}"
-    subprocess.run(["ip", "netns", "add", name], check=True)
-    try:
-        subprocess.run(["ip", "-n", name, "link", "set", "lo", "up"], check=True)
-        subprocess.run(["ip", "-n", name, "link", "add", "v0", "type", "veth", "peer", "v1"],
-                       check=True)
-        subprocess.run(["ip", "-n", name, "addr", "add", "10.78.0.1/24", "dev", "v0"],
-                       check=True)
-        for dev in ("v0", "v1"):
-            subprocess.run(["ip", "-n", name, "link", "set", dev, "up"], check=True)
-        yield name
-    finally:
-        subprocess.run(["ip", "netns", "del", name], check=False)
+def netns(lone_subnet_netns: NetnsFactory) -> str:
+    return lone_subnet_netns("10.78.0.1/24")
 
 
 _PROVE = """

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import subprocess
-import uuid
-from collections.abc import Iterator
 from ipaddress import IPv4Address
 
 import pytest
 
 from daemon.probes.icmp import choose_privileged, echo, echo_all
+from tests.component.conftest import NetnsFactory
 
 
 def test_loopback_answers() -> None:
@@ -22,22 +21,8 @@ def test_loopback_answers() -> None:
 
 
 @pytest.fixture
-def netns() -> Iterator[str]:
-    name = f"dslf-t-{uuid.uuid4().hex[:6]}"
-    subprocess.run(["ip", "netns", "add", name], check=True)
-    try:
-        subprocess.run(["ip", "-n", name, "link", "set", "lo", "up"], check=True)
-        # a subnet with nobody on it: echo requests to .2 go unanswered
-        # (this kernel has no dummy links: a veth pair whose far end has no address)
-        subprocess.run(["ip", "-n", name, "link", "add", "v0", "type", "veth", "peer", "v1"],
-                       check=True)
-        subprocess.run(["ip", "-n", name, "addr", "add", "10.77.0.1/24", "dev", "v0"],
-                       check=True)
-        for dev in ("v0", "v1"):
-            subprocess.run(["ip", "-n", name, "link", "set", dev, "up"], check=True)
-        yield name
-    finally:
-        subprocess.run(["ip", "netns", "del", name], check=False)
+def netns(lone_subnet_netns: NetnsFactory) -> str:
+    return lone_subnet_netns("10.77.0.1/24")
 
 
 @pytest.mark.root
