@@ -13,7 +13,7 @@ import asyncio
 import sys
 from collections.abc import Coroutine
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from router_drivers import RouterDriver, RouterError, RouterReading, WanConfig, create_driver
 
@@ -22,6 +22,7 @@ from .config import EXIT_CONFIG, Config
 from .wiring import router_settings
 
 EXIT_FAILED = 1
+T = TypeVar("T")
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -95,19 +96,21 @@ def _fail(driver: RouterDriver, args: argparse.Namespace, exc: RouterError) -> i
     return EXIT_FAILED
 
 
-async def _bounded(cfg: Config, coro: Coroutine[Any, Any, WanConfig]) -> WanConfig:
+async def _bounded(cfg: Config, coro: Coroutine[Any, Any, T], times: int = 1) -> T:
+    """`coro` within `times` x router.action_timeout (explore walks many screens)."""
+    limit = cfg.router.action_timeout * times
     try:
-        async with asyncio.timeout(cfg.router.action_timeout):
+        async with asyncio.timeout(limit):
             return await coro
     except TimeoutError:
-        raise RouterError("router", f"gave up after router.action_timeout = "
-                          f"{cfg.router.action_timeout}s") from None
+        what = "router.action_timeout" if times == 1 else f"{times} x router.action_timeout"
+        raise RouterError("router", f"gave up after {what} = {limit:g}s") from None
 
 
 def _show(args: argparse.Namespace) -> int:
     cfg, driver = _driver(args)
     try:
-        reading: RouterReading = asyncio.run(_bounded_any(cfg, driver.read_state()))
+        reading: RouterReading = asyncio.run(_bounded(cfg, driver.read_state()))
     except RouterError as exc:
         return _fail(driver, args, exc)
     _save_transcript(driver, args.transcript)
@@ -134,7 +137,7 @@ def _apply(args: argparse.Namespace) -> int:
     target = getattr(cfg.router, args.circuit).wan()
     try:
         if args.dry_run:
-            current: RouterReading = asyncio.run(_bounded_any(cfg, driver.read_state()))
+            current: RouterReading = asyncio.run(_bounded(cfg, driver.read_state()))
             _save_transcript(driver, args.transcript)
             steps = driver.plan(current, target)
             print(f"router {current} (circuit: {_circuit(cfg, current.running)})")
@@ -167,9 +170,9 @@ def _explore(args: argparse.Namespace) -> int:
         return EXIT_CONFIG
     found: Exploration
     try:
-        found = asyncio.run(_bounded_any(cfg, explore_menu(settings, args.deny)
-                                         if cfg.router.driver == "netopia-menu"
-                                         else explore_cli(settings)))
+        found = asyncio.run(_bounded(cfg, explore_menu(settings, args.deny)
+                                     if cfg.router.driver == "netopia-menu"
+                                     else explore_cli(settings), times=2))
     except RouterError as exc:
         print(f"dslfailover: router explore failed at {exc} (nothing was changed)",
               file=sys.stderr)
@@ -189,11 +192,3 @@ def _explore(args: argparse.Namespace) -> int:
     print(text, end="")
     return 0
 
-
-async def _bounded_any(cfg: Config, coro: Coroutine[Any, Any, Any]) -> Any:
-    try:
-        async with asyncio.timeout(cfg.router.action_timeout * 2):
-            return await coro
-    except TimeoutError:
-        raise RouterError("router", f"gave up after 2 x router.action_timeout = "
-                          f"{cfg.router.action_timeout * 2:g}s") from None

@@ -97,7 +97,6 @@ class MenuExplorer:
         return self._conclude()
 
     async def _visit(self, walk: MenuWalker, path: tuple[str, ...]) -> None:
-        view = walk.s.view()
         items = await walk.items()
         view = walk.s.view()
         fields = view.fields()
