@@ -37,7 +37,7 @@ from .model import (
 from .monitor import Monitor
 from .probes.icmp import choose_privileged, echo_all
 from .probes.smtp import smtp_probe
-from .sdnotify import Notifier, watchdog_interval
+from .publish.sdnotify import Notifier, watchdog_interval
 from .store import Store
 from .wiring import live_proof, mx_settings, router_settings
 
@@ -194,19 +194,19 @@ class Daemon:
 
     def _setup_publishers(self) -> None:
         if self.cfg.mqtt.enabled:
-            from .mqtt import MqttPublisher
+            from .publish.mqtt import MqttPublisher
 
             self.mqtt = MqttPublisher(self.cfg.mqtt, prefix=self.cfg.mqtt_prefix,
                                       site=self.cfg.site, password=self.secrets.mqtt_password,
                                       on_command=self._on_mqtt_command)
             self.audit.sinks.append(self.mqtt.publish_event)
         if self.cfg.metrics.enabled:
-            from .metrics import Metrics
+            from .publish.metrics import Metrics
 
             self.metrics = Metrics(self.cfg.site)
 
     async def _control(self) -> None:
-        from .control import ControlServer
+        from .control.server import ControlServer
 
         server = ControlServer(self.cfg.control.socket, group=self.cfg.control.group,
                                status=self.status, submit=self.submit,

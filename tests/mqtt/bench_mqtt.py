@@ -31,7 +31,7 @@ from daemon.model import (
     State,
     StateSnapshot,
 )
-from daemon.mqtt import MqttPublisher
+from daemon.publish.mqtt import MqttPublisher
 
 # Bounds each phase of the benchmark, so that a broken build fails instead of hanging.
 PHASE_TIMEOUT = 120.0

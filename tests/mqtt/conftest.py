@@ -27,7 +27,7 @@ from daemon.model import (
     State,
     StateSnapshot,
 )
-from daemon.mqtt import MqttPublisher
+from daemon.publish.mqtt import MqttPublisher
 from tests.conftest import free_port
 
 # Bounds every wait for a message in these tests, so that a failure never hangs.

@@ -9,7 +9,7 @@ import asyncio
 import sys
 
 from daemon.config import MqttConfig
-from daemon.mqtt import MqttPublisher
+from daemon.publish.mqtt import MqttPublisher
 
 
 async def main(port: int, prefix: str) -> None:

@@ -11,7 +11,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from daemon.lab.mosquitto import Mosquitto
 from daemon.model import Action, OperatorCommand, RejectedCommand
-from daemon.mqtt import MqttPublisher, suback_refused
+from daemon.publish.mqtt import MqttPublisher, suback_refused
 
 from .conftest import SUB_TIMEOUT, WAIT, mqtt_config, running, snapshot, watching
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 
-from daemon.ha_discovery import discovery_messages
 from daemon.lab.mosquitto import Mosquitto
 from daemon.model import Action
-from daemon.mqtt import MqttPublisher
+from daemon.publish.ha_discovery import discovery_messages
+from daemon.publish.mqtt import MqttPublisher
 
 from .conftest import mqtt_config, running, watching
 

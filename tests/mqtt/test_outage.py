@@ -9,10 +9,10 @@ from collections.abc import Iterator
 
 import pytest
 
-import daemon.mqtt
+import daemon.publish.mqtt
 from daemon.lab.mosquitto import Mosquitto
 from daemon.model import State
-from daemon.mqtt import MqttPublisher
+from daemon.publish.mqtt import MqttPublisher
 from router_drivers import Secret
 from tests.conftest import free_port
 
@@ -194,7 +194,7 @@ class OneWayBlackhole:
 
 async def test_event_without_puback_stays_buffered_and_is_sent_again(
         broker: Mosquitto, prefix: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(daemon.mqtt, "PUBLISH_TIMEOUT", 0.5)
+    monkeypatch.setattr(daemon.publish.mqtt, "PUBLISH_TIMEOUT", 0.5)
     relay = OneWayBlackhole(broker.port)
     port = await relay.start()
     try:

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from daemon.commands import MAX_COMMAND_BYTES, excerpt, parse_command
+from daemon.control.commands import MAX_COMMAND_BYTES, excerpt, parse_command
 from daemon.model import Action, OperatorCommand, RejectedCommand
 
 

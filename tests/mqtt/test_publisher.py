@@ -10,7 +10,7 @@ import pytest
 from daemon.config import Config, MqttConfig, Secrets, parse_config
 from daemon.lab.mosquitto import Mosquitto
 from daemon.model import LinkHealth, State
-from daemon.mqtt import MqttPublisher, create_publisher
+from daemon.publish.mqtt import MqttPublisher, create_publisher
 from tests.siteconf import wan_tables
 
 from .conftest import event, mqtt_config, probe, running, snapshot, watching

@@ -13,7 +13,7 @@ import pytest
 
 from daemon.lab.mosquitto import BrokerTls, Mosquitto
 from daemon.model import AuditEvent, EventKind
-from daemon.mqtt import MqttPublisher
+from daemon.publish.mqtt import MqttPublisher
 from tests.conftest import free_port
 
 from .conftest import AT, WAIT, mqtt_config, running, snapshot, watching

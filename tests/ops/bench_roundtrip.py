@@ -18,9 +18,10 @@ from typing import Any
 
 import structlog
 
-from daemon.control import ControlServer, request
-from daemon.metrics import Metrics
+from daemon.control import request
+from daemon.control.server import ControlServer
 from daemon.model import OperatorCommand, ProbeSummary
+from daemon.publish.metrics import Metrics
 from tests.conftest import free_port
 
 ROUNDS_CONTROL = 1000

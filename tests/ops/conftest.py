@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from daemon.control import ControlServer
+from daemon.control.server import ControlServer
 from daemon.lab.mosquitto import Mosquitto
 from daemon.model import OperatorCommand, RejectedCommand
 

@@ -14,13 +14,9 @@ from typing import Any
 
 import pytest
 
-from daemon.control import (
-    MAX_REQUEST_BYTES,
-    ControlServer,
-    ControlSetupError,
-    ControlUnavailable,
-    request,
-)
+from daemon.control import ControlSetupError, ControlUnavailable, request
+from daemon.control.protocol import MAX_REQUEST_BYTES
+from daemon.control.server import ControlServer
 from daemon.model import Action, OperatorCommand
 
 from .conftest import Recorder

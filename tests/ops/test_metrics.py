@@ -13,7 +13,6 @@ from datetime import UTC, datetime
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from daemon.metrics import Metrics, MetricsError
 from daemon.model import (
     Circuit,
     LinkHealth,
@@ -22,6 +21,7 @@ from daemon.model import (
     State,
     StateSnapshot,
 )
+from daemon.publish.metrics import Metrics, MetricsError
 from tests.conftest import free_port
 
 # Bounds one scrape (connect, request, whole body).

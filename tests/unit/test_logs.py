@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 import structlog
 
-from daemon import logs
 from daemon.audit import Auditor
-from daemon.journal import JournalSender, encode
 from daemon.model import EventKind, State
-from daemon.sdnotify import Notifier
+from daemon.publish import logs
+from daemon.publish.journal import JournalSender, encode
+from daemon.publish.sdnotify import Notifier
 
 
 def parse_journal(data: bytes) -> dict[str, str]:

@@ -17,14 +17,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from .cli_common import add_config_arg, load_or_exit, print_json
-from .control import (
-    ControlError,
-    ControlPermissionError,
-    ControlProtocolError,
-    request,
-)
-from .model import Action
+from ..control import ControlError, ControlPermissionError, ControlProtocolError, request
+from ..model import Action
+from .common import add_config_arg, load_or_exit, print_json
 
 EXIT_OK = 0
 EXIT_REFUSED = 1

@@ -7,7 +7,7 @@ import json
 import sys
 from typing import Any, NoReturn
 
-from .config import (
+from ..config import (
     EXIT_CONFIG,
     Config,
     ConfigError,

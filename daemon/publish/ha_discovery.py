@@ -18,8 +18,8 @@ import json
 import re
 from dataclasses import dataclass
 
-from . import __version__
-from .model import Action, MailPath, State
+from .. import __version__
+from ..model import Action, MailPath, State
 
 MANUFACTURER = "dslfailover"
 MODEL = "DSL failover daemon"

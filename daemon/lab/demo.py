@@ -18,10 +18,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TextIO
 
-from .control import ControlError
-from .lab.netns import LabError
-from .lab.runner import DaemonInLab
-from .lab.site import Lab, new_lab_id
+from ..control import ControlError
+from .netns import LabError
+from .runner import DaemonInLab
+from .site import Lab, new_lab_id
 
 # Bounds each phase of the demo; generous, the numbers it prints are what matter.
 PHASE_TIMEOUT = 60.0

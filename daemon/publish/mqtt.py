@@ -32,10 +32,10 @@ import aiomqtt
 
 from router_drivers import Secret
 
-from .commands import excerpt, parse_command
-from .config import Config, MqttConfig, Secrets
+from ..config import Config, MqttConfig, Secrets
+from ..control.commands import excerpt, parse_command
+from ..model import AuditEvent, OperatorCommand, ProbeSummary, RejectedCommand, StateSnapshot
 from .ha_discovery import discovery_messages
-from .model import AuditEvent, OperatorCommand, ProbeSummary, RejectedCommand, StateSnapshot
 
 log = logging.getLogger("dslfailover.mqtt")
 

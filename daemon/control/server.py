@@ -1,18 +1,8 @@
-"""The local control socket: operator status and commands over a unix socket (DESIGN §8).
-
-Protocol: one request per connection, one JSON object on one line, answered by one JSON
-line, then the server closes the connection.
-
-    {"op": "status"}
-        -> {"ok": true, "status": {...the daemon's status...}}
-    {"op": "command", "action": "failover"|"failback"|"hold"|"resume"|"verify",
-     "reason": "text"}
-        -> {"ok": true, "accepted": bool, "detail": "text", ...}
-    anything else
-        -> {"ok": false, "error": "what was wrong"}   (and the daemon's audit hears of it)
+"""The control socket's server: operator status and commands over a unix socket (DESIGN §8).
 
 Who is asking comes from the kernel (SO_PEERCRED), never from the request, and access is
 the socket file's mode (0660) and group: whoever may open the file may command the daemon.
+The wire format is in `protocol`.
 """
 
 from __future__ import annotations
@@ -28,20 +18,22 @@ import struct
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import structlog
 
-from .model import Action, OperatorCommand, RejectedCommand
+from ..model import OperatorCommand, RejectedCommand
+from .protocol import (
+    EXCERPT_CHARS,
+    MAX_REQUEST_BYTES,
+    BadRequest,
+    ControlSetupError,
+    excerpt,
+    parse_request,
+)
 
 log = structlog.get_logger("dslfailover.control")
 
-# Longest request line accepted; a real request is under 1 KiB. Bounds memory per client.
-MAX_REQUEST_BYTES = 4096
-# Longest response line the client reads (a status with its recent events is a few KiB).
-MAX_RESPONSE_BYTES = 1024 * 1024
-# Longest operator reason kept; it ends up on MQTT and in the journal.
-MAX_REASON_CHARS = 500
 # Bounds how long a connected client may take to send its request line; a client that
 # connects and says nothing must not hold a handler (and a file descriptor) forever.
 CLIENT_READ_TIMEOUT = 5.0
@@ -56,33 +48,6 @@ LIVENESS_TIMEOUT = 1.0
 MAX_CLIENTS = 8
 
 SOCKET_MODE = 0o660
-_EXCERPT_CHARS = 120
-_OPS = ("status", "command")
-_COMMAND_KEYS = frozenset({"op", "action", "reason"})
-
-
-class ControlError(Exception):
-    """Anything that went wrong with the control socket, on either side."""
-
-
-class ControlSetupError(ControlError):
-    """The server cannot take the socket path (a live daemon, a non-socket file, a group)."""
-
-
-class ControlUnavailable(ControlError):
-    """No daemon is listening on the socket (no file, or a stale one)."""
-
-
-class ControlPermissionError(ControlError):
-    """The socket exists but this user may not open it (mode 0660 and its group)."""
-
-
-class ControlTimeout(ControlError):
-    """The daemon accepted the connection but did not answer in time."""
-
-
-class ControlProtocolError(ControlError):
-    """The daemon's answer was not one JSON object on one line."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,76 +59,6 @@ class PeerCred:
     @property
     def source(self) -> str:
         return f"control uid={self.uid} pid={self.pid}"
-
-
-@dataclass(frozen=True, slots=True)
-class Request:
-    """A validated request: `status`, or a `command` with its action and reason."""
-
-    op: Literal["status", "command"]
-    action: Action | None = None
-    reason: str = ""
-
-
-class BadRequest(Exception):
-    """A request that is refused before it reaches the daemon. Internal to this module."""
-
-    def __init__(self, why: str, raw: bytes) -> None:
-        super().__init__(why)
-        self.why = why
-        self.raw = raw
-
-
-def excerpt(raw: bytes, limit: int = _EXCERPT_CHARS) -> str:
-    """A short printable excerpt of what a client sent (for the audit and the journal)."""
-    text = raw[:limit * 4].decode("utf-8", errors="replace")
-    shown = "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
-    if len(shown) > limit:
-        return shown[:limit] + "…"
-    return shown
-
-
-def parse_request(raw: bytes) -> Request:
-    """Validate one request line.
-
-    Pure: raises `BadRequest` with a reason that names the offending field.
-    """
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise BadRequest(f"request is not UTF-8 (byte {exc.start})", raw) from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise BadRequest(f"request is not JSON: {exc.msg} at column {exc.colno}", raw) from None
-    except RecursionError:
-        raise BadRequest("request is not JSON: nested too deeply", raw) from None
-    if not isinstance(data, dict):
-        raise BadRequest(f"request must be a JSON object, got {type(data).__name__}", raw)
-    op = data.get("op")
-    if op not in _OPS:
-        raise BadRequest(f"op: must be one of {', '.join(_OPS)} (got {op!r:.60})", raw)
-    if op == "status":
-        extra = sorted(set(data) - {"op"})
-        if extra:
-            raise BadRequest(f"unknown key(s) for op status: {', '.join(extra)}", raw)
-        return Request("status")
-    extra = sorted(set(data) - _COMMAND_KEYS)
-    if extra:
-        raise BadRequest(f"unknown key(s) for op command: {', '.join(extra)}", raw)
-    action = data.get("action")
-    allowed = [a.value for a in Action]
-    if not isinstance(action, str) or action not in allowed:
-        raise BadRequest(f"action: must be one of {', '.join(allowed)} (got {action!r:.60})",
-                         raw)
-    reason = data.get("reason", "")
-    if not isinstance(reason, str):
-        raise BadRequest(f"reason: must be a string (got {type(reason).__name__})", raw)
-    if len(reason) > MAX_REASON_CHARS:
-        raise BadRequest(f"reason: longer than {MAX_REASON_CHARS} characters", raw)
-    if not reason.isprintable():
-        raise BadRequest("reason: contains control characters", raw)
-    return Request("command", Action(action), reason.strip())
 
 
 def peer_credentials(sock: socket.socket) -> PeerCred:
@@ -364,7 +259,7 @@ class ControlServer:
                     line = await reader.readuntil(b"\n")
                 except asyncio.LimitOverrunError:
                     # the oversize data stays buffered: take a little of it for the audit
-                    head = await reader.read(_EXCERPT_CHARS)
+                    head = await reader.read(EXCERPT_CHARS)
                     raise BadRequest(f"request line longer than {MAX_REQUEST_BYTES} bytes",
                                      head) from None
         except asyncio.IncompleteReadError as exc:
@@ -422,56 +317,3 @@ class ControlServer:
         except (TimeoutError, ConnectionError):
             log.info("control_client_gone_before_answer")
 
-
-async def request(path: Path, message: dict[str, Any], *,
-                  timeout: float = 10.0) -> dict[str, Any]:
-    """Send one request to the daemon's control socket and return its answer.
-
-    `timeout` bounds the whole exchange (connect, send, answer). Raises a `ControlError`:
-    `ControlUnavailable` when no daemon is listening, `ControlPermissionError`,
-    `ControlTimeout`, or `ControlProtocolError` for an answer that is not a JSON object.
-    """
-    line = json.dumps(message, ensure_ascii=False).encode("utf-8") + b"\n"
-    try:
-        async with asyncio.timeout(timeout):
-            reader, writer = await asyncio.open_unix_connection(
-                str(path), limit=MAX_RESPONSE_BYTES)
-            try:
-                writer.write(line)
-                await writer.drain()
-                answer = await reader.readuntil(b"\n")
-            finally:
-                writer.close()
-                with contextlib.suppress(OSError):
-                    await writer.wait_closed()
-    except (FileNotFoundError, ConnectionRefusedError) as exc:
-        raise ControlUnavailable(
-            f"no daemon is listening on {path} ({exc.strerror or exc}); is "
-            "`dslfailover run` running, and is [control].socket the same?") from None
-    except PermissionError:
-        raise ControlPermissionError(
-            f"permission denied on {path}: run as root or as a member of the socket's "
-            "group ([control].group)") from None
-    except TimeoutError:
-        raise ControlTimeout(f"the daemon on {path} did not answer within {timeout:g}s") \
-            from None
-    except asyncio.IncompleteReadError as exc:
-        raise ControlProtocolError(
-            f"the daemon on {path} closed the connection without a complete answer "
-            f"(got {excerpt(exc.partial)!r})") from None
-    except asyncio.LimitOverrunError:
-        raise ControlProtocolError(
-            f"the daemon's answer on {path} is longer than {MAX_RESPONSE_BYTES} bytes") \
-            from None
-    except OSError as exc:
-        raise ControlUnavailable(f"cannot talk to the daemon on {path}: "
-                                 f"{exc.strerror or exc}") from None
-    try:
-        data = json.loads(answer.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise ControlProtocolError(
-            f"the daemon's answer on {path} is not JSON: {excerpt(answer)!r}") from None
-    if not isinstance(data, dict):
-        raise ControlProtocolError(
-            f"the daemon's answer on {path} is not a JSON object: {excerpt(answer)!r}")
-    return data

@@ -17,9 +17,9 @@ from typing import Any, TypeVar
 
 from router_drivers import RouterDriver, RouterError, RouterReading, WanConfig, create_driver
 
-from .cli_common import add_config_arg, load_or_exit, print_json
-from .config import EXIT_CONFIG, Config
-from .wiring import router_settings
+from ..config import EXIT_CONFIG, Config
+from ..wiring import router_settings
+from .common import add_config_arg, load_or_exit, print_json
 
 EXIT_FAILED = 1
 T = TypeVar("T")

@@ -22,10 +22,10 @@ import sys
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from .cli_common import print_json
-from .lab.netns import LabError, netns_list
-from .lab.site import DEFAULT_ID, DEFAULT_ROUTER_RESTART, Lab
-from .lab.topology import NS_PREFIX, ROLES, lab_ids
+from ..cli.common import print_json
+from .netns import LabError, netns_list
+from .site import DEFAULT_ID, DEFAULT_ROUTER_RESTART, Lab
+from .topology import NS_PREFIX, ROLES, lab_ids
 
 Handler = Callable[[Lab, argparse.Namespace], Coroutine[Any, Any, int]]
 

@@ -13,9 +13,9 @@ from typing import Any
 
 from postfix_sync import MxConnectError, MxError, MxSettings, VerifyReport
 
-from .cli_common import add_config_arg, load_or_exit, print_json
-from .config import EXIT_CONFIG
-from .wiring import mx_settings
+from ..config import EXIT_CONFIG
+from ..wiring import mx_settings
+from .common import add_config_arg, load_or_exit, print_json
 
 EXIT_FAILED = 1
 

@@ -7,10 +7,9 @@ Each command group lives in its own module and registers itself here with
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Callable, Sequence
 
-from . import __version__
+from .. import __version__
 
 Registrar = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
 
@@ -18,10 +17,10 @@ Registrar = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], No
 def _registrars() -> list[Registrar]:
     # Imported here so that `dslfailover --help` stays fast and one broken group
     # does not take the others down with an import error at start.
-    from . import cli_core, cli_lab, cli_mx, cli_ops, cli_router
+    from ..lab import cli as lab
+    from . import core, mx, ops, router
 
-    return [cli_core.register, cli_ops.register, cli_router.register, cli_mx.register,
-            cli_lab.register]
+    return [core.register, ops.register, router.register, mx.register, lab.register]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -52,7 +51,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         return func(args)
     except KeyboardInterrupt:
         return 130
-
-
-if __name__ == "__main__":
-    sys.exit(main())

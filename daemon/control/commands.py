@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .model import Action, OperatorCommand, RejectedCommand
+from ..model import Action, OperatorCommand, RejectedCommand
 
 MAX_COMMAND_BYTES = 1024
 MAX_REASON_CHARS = 200

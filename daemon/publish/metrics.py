@@ -44,8 +44,8 @@ from prometheus_client import (
 )
 from prometheus_client.exposition import choose_encoder
 
-from . import __version__
-from .model import Circuit, LinkHealth, MailPath, ProbeSummary, State, StateSnapshot
+from .. import __version__
+from ..model import Circuit, LinkHealth, MailPath, ProbeSummary, State, StateSnapshot
 
 log = structlog.get_logger("dslfailover.metrics")
 

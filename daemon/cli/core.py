@@ -8,8 +8,8 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
-from .cli_common import add_config_arg, config_error_exit, print_json
-from .config import Config, ConfigError, Secrets, config_path, load_config, load_secrets
+from ..config import Config, ConfigError, Secrets, config_path, load_config, load_secrets
+from .common import add_config_arg, config_error_exit, print_json
 
 EXIT_NOPERM = 77  # EX_NOPERM: no way to send ICMP (systemd does not restart on it)
 
@@ -54,7 +54,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from .demo import main as demo_main
+    from ..lab.demo import main as demo_main
 
     return demo_main(args.json, args.console)
 
@@ -76,8 +76,8 @@ def _load(args: argparse.Namespace) -> tuple[Config, Secrets]:
 
 def _live_proof_line(cfg: Config) -> str:
     """What `check` says about the live proof after a move."""
-    from .model import Circuit
-    from .wiring import proof_plans
+    from ..model import Circuit
+    from ..wiring import proof_plans
 
     if not cfg.router.live_proof:
         return "off: the read-back alone ends a move"
@@ -123,9 +123,9 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from . import logs
-    from .app import Daemon
-    from .probes.icmp import ProbeSetupError
+    from ..app import Daemon
+    from ..probes.icmp import ProbeSetupError
+    from ..publish import logs
 
     cfg, secrets = _load(args)
     logs.configure(args.log_format or cfg.log.format, cfg.log.level, site=cfg.site)
@@ -151,10 +151,10 @@ async def run_probes(cfg: Config, secrets: Secrets) -> list[ProbeCheck]:
     from postfix_sync import MxError
     from router_drivers import RouterError, create_driver
 
-    from .executor import RemoteMx, classify
-    from .probes.icmp import ProbeSetupError, choose_privileged, echo_all
-    from .probes.smtp import smtp_probe
-    from .wiring import mx_settings, router_settings
+    from ..executor import RemoteMx, classify
+    from ..probes.icmp import ProbeSetupError, choose_privileged, echo_all
+    from ..probes.smtp import smtp_probe
+    from ..wiring import mx_settings, router_settings
 
     checks: list[ProbeCheck] = []
     p = cfg.primary

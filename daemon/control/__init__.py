@@ -1,0 +1,27 @@
+"""The operator's way in: the control socket (protocol, server, client) and command parsing.
+
+    protocol  the wire format of one request and one answer, and the errors of both sides
+    server    the unix socket the daemon serves (peer credentials, mode and group)
+    client    one request from the CLI, every failure a ControlError
+    commands  operator commands as they arrive over MQTT
+"""
+
+from .client import request
+from .protocol import (
+    ControlError,
+    ControlPermissionError,
+    ControlProtocolError,
+    ControlSetupError,
+    ControlTimeout,
+    ControlUnavailable,
+)
+
+__all__ = [
+    "ControlError",
+    "ControlPermissionError",
+    "ControlProtocolError",
+    "ControlSetupError",
+    "ControlTimeout",
+    "ControlUnavailable",
+    "request",
+]
