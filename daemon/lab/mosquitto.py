@@ -17,7 +17,6 @@ import contextlib
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -26,6 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Self
+
+from .launcher import free_port
 
 MOSQUITTO = "/usr/sbin/mosquitto"
 MOSQUITTO_PASSWD = "/usr/bin/mosquitto_passwd"  # noqa: S105 (a program, not a password)
@@ -51,13 +52,6 @@ class BrokerTls:
     keyfile: Path
 
 
-def free_loopback_port(host: str = "127.0.0.1") -> int:
-    """A port nobody listens on right now (the kernel picks it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
-
-
 class Mosquitto:
     """One mosquitto process. Reusable: start, kill, start again on the same port."""
 
@@ -65,7 +59,7 @@ class Mosquitto:
                  users: Mapping[str, str] | None = None, tls: BrokerTls | None = None,
                  netns: str | None = None, binary: str = MOSQUITTO) -> None:
         self.host = host
-        self.port = port if port is not None else free_loopback_port(host)
+        self.port = port if port is not None else free_port(host)
         self._users = dict(users or {})
         self._tls = tls
         self._netns = netns

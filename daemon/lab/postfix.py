@@ -15,13 +15,23 @@ import asyncio
 import contextlib
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
+from typing import Any, Self
+
+from .launcher import (
+    free_port,
+    netns_argv,
+    port_open,
+    running,
+    start_in_session,
+    stop_group,
+    wait_started,
+)
 
 POSTFIX = "/usr/sbin/postfix"
 POSTMAP = "/usr/sbin/postmap"
@@ -64,20 +74,16 @@ postlog    unix-dgram n - n - 1 postlogd
 """
 
 
-def _free_port(host: str) -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
-
-
 class PostfixInstance:
+    """One private Postfix: configured, started, reloaded and stopped by this object."""
+
     def __init__(self, *, domain: str, nexthop: str, address: str = "127.0.0.1",
                  port: int | None = None, netns: str | None = None,
                  myhostname: str = "backup-mx.test") -> None:
         self.domain = domain
         self.nexthop = nexthop
         self.address = address
-        self.port = port or _free_port(address)
+        self.port = port or free_port(address)
         self.netns = netns
         self.myhostname = myhostname
         self.dir = Path(tempfile.mkdtemp(prefix="dslfailover-postfix-"))
@@ -88,14 +94,9 @@ class PostfixInstance:
         self._proc: asyncio.subprocess.Process | None = None
 
     @classmethod
-    @contextlib.asynccontextmanager
-    async def started(cls, **kwargs: object) -> AsyncIterator[PostfixInstance]:
-        inst = cls(**kwargs)  # type: ignore[arg-type]
-        try:
-            await inst.start()
-            yield inst
-        finally:
-            await inst.stop()
+    def started(cls, **kwargs: Any) -> AbstractAsyncContextManager[Self]:
+        """An instance running for the duration of an `async with` block."""
+        return running(cls(**kwargs))
 
     def main_cf(self) -> dict[str, str]:
         etc = self.config_dir
@@ -153,13 +154,10 @@ class PostfixInstance:
         for path in (etc / "main.cf", etc / "master.cf", self.transport, self.relays):
             os.utime(path, (old, old))
 
-    def _argv(self, *argv: str) -> list[str]:
-        return ["ip", "netns", "exec", self.netns, *argv] if self.netns else list(argv)
-
     async def run(self, *argv: str) -> str:
         """Run a Postfix command (postmap, postconf, postfix, ...) on this instance's
         config: `-c DIR` is added after the program name."""
-        full = self._argv(argv[0], "-c", self.config_dir, *argv[1:])
+        full = netns_argv(self.netns, [argv[0], "-c", self.config_dir, *argv[1:]])
         proc = await asyncio.create_subprocess_exec(
             *full, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         try:
@@ -191,35 +189,23 @@ class PostfixInstance:
         try:
             self._write_config()
             await self.postmap()
-            self._proc = await asyncio.create_subprocess_exec(
-                *self._argv(POSTFIX, "-c", self.config_dir, "start-fg"),
-                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                stderr=(self.dir / "log" / "start.log").open("ab"),
-                start_new_session=True)
-            await self._wait_listening()
+            with (self.dir / "log" / "start.log").open("ab") as err:
+                self._proc = await start_in_session(
+                    [POSTFIX, "-c", self.config_dir, "start-fg"], netns=self.netns,
+                    stdout=subprocess.DEVNULL, stderr=err)
+            await wait_started(self._proc, self._listening, name="postfix",
+                               not_ready="postfix not up", timeout=START_TIMEOUT,
+                               log_tail=self.log_tail)
         except BaseException:
             await self.stop()
             raise
 
-    async def _wait_listening(self) -> None:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + START_TIMEOUT
-        while True:
-            if self._proc is not None and self._proc.returncode is not None:
-                raise RuntimeError(f"postfix exited {self._proc.returncode}: {self.log_tail()}")
-            if self.netns is None:
-                try:
-                    _, writer = await asyncio.open_connection(self.address, self.port)
-                    writer.close()
-                    return
-                except OSError:
-                    pass   # smtpd not listening yet
-            elif (self.dir / "queue" / "pid" / "master.pid").exists():
-                return
-            if loop.time() > deadline:
-                raise RuntimeError(f"postfix not up within {START_TIMEOUT:g}s: "
-                                   f"{self.log_tail()}")
-            await asyncio.sleep(0.05)
+    async def _listening(self) -> bool:
+        # inside a namespace this process cannot connect to its port: the master's pid
+        # file is the sign that it runs
+        if self.netns is None:
+            return await port_open(self.address, self.port)
+        return (self.dir / "queue" / "pid" / "master.pid").exists()
 
     def log_tail(self, size: int = 3000) -> str:
         text = ""
@@ -231,15 +217,10 @@ class PostfixInstance:
     async def stop(self) -> None:
         """`postfix stop`, then kill whatever is left of the group; remove the dir."""
         proc, self._proc = self._proc, None
-        if proc is not None and proc.returncode is None:
-            with contextlib.suppress(RuntimeError, OSError):
-                await self.run(POSTFIX, "stop")
-            try:
-                async with asyncio.timeout(STOP_TIMEOUT):
-                    await proc.wait()
-            except TimeoutError:
-                pass   # killed below
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            await proc.wait()
+        if proc is not None:
+            await stop_group(proc, grace=STOP_TIMEOUT, ask=self._postfix_stop)
         shutil.rmtree(self.dir, ignore_errors=True)
+
+    async def _postfix_stop(self) -> None:
+        with contextlib.suppress(RuntimeError, OSError):
+            await self.run(POSTFIX, "stop")

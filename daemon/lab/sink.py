@@ -11,15 +11,15 @@ backup MX queue mail and then watch it arrive.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import socket
 import time
 import weakref
-from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Self
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
+
+from .launcher import free_port, running
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,10 +49,12 @@ class _Handler:
 
 
 class SmtpSink:
+    """Our mail server in tests: accepts (or refuses) mail and keeps what it accepted."""
+
     def __init__(self, *, host: str = "127.0.0.1", port: int | None = None,
                  hostname: str = "mail.sink.test") -> None:
         self.host = host
-        self.port = port or _free_port(host)
+        self.port = port or free_port(host)
         # must differ from the backup MX's myhostname, or Postfix sees a mail loop
         self.hostname = hostname
         self.received: list[Received] = []
@@ -62,14 +64,9 @@ class SmtpSink:
         self._sessions: weakref.WeakSet[SMTP] = weakref.WeakSet()
 
     @classmethod
-    @contextlib.asynccontextmanager
-    async def started(cls, **kwargs: Any) -> AsyncIterator[SmtpSink]:
-        sink = cls(**kwargs)
-        try:
-            await sink.start()
-            yield sink
-        finally:
-            await sink.stop()
+    def started(cls, **kwargs: Any) -> AbstractAsyncContextManager[Self]:
+        """A sink listening for the duration of an `async with` block."""
+        return running(cls(**kwargs))
 
     def record(self, msg: Received) -> None:
         self.received.append(msg)
@@ -109,9 +106,3 @@ class SmtpSink:
                 self._changed.clear()
                 await self._changed.wait()
         return list(self.received)
-
-
-def _free_port(host: str) -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])

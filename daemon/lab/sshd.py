@@ -12,17 +12,17 @@ runs as the current user (root in CI), so remote commands run with that user's r
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import getpass
 import os
 import shutil
-import signal
-import socket
 import tempfile
-from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
+from typing import Any, Self
 
 import asyncssh
+
+from .launcher import free_port, port_open, running, start_in_session, stop_group, wait_started
 
 SSHD = "/usr/sbin/sshd"
 # Bounds sshd's start-up, from exec to accepting TCP connections on its port.
@@ -31,19 +31,15 @@ START_TIMEOUT = 10.0
 STOP_TIMEOUT = 5.0
 
 
-def _free_port(host: str) -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
-
-
 class Sshd:
+    """One private sshd with its own keys; pause() and start_again() keep them."""
+
     def __init__(self, *, host: str = "127.0.0.1", port: int | None = None,
                  netns: str | None = None, user: str | None = None) -> None:
         self.host = host
         if port is None:
             # inside a namespace nothing else listens, and loopback ports cannot be probed
-            port = 22 if netns else _free_port(host)
+            port = 22 if netns else free_port(host)
         self.port = port
         self.netns = netns
         self.user = user or getpass.getuser()
@@ -56,14 +52,9 @@ class Sshd:
         self._log = self.dir / "sshd.log"
 
     @classmethod
-    @contextlib.asynccontextmanager
-    async def started(cls, **kwargs: object) -> AsyncIterator[Sshd]:
-        sshd = cls(**kwargs)  # type: ignore[arg-type]
-        try:
-            await sshd.start()
-            yield sshd
-        finally:
-            await sshd.stop()
+    def started(cls, **kwargs: Any) -> AbstractAsyncContextManager[Self]:
+        """An sshd running for the duration of an `async with` block."""
+        return running(cls(**kwargs))
 
     def _write_files(self) -> None:
         host_key = asyncssh.generate_private_key("ssh-ed25519")
@@ -124,35 +115,20 @@ class Sshd:
 
     async def _spawn(self) -> None:
         os.makedirs("/run/sshd", exist_ok=True)   # privilege separation dir sshd insists on
-        argv = [SSHD, "-D", "-e", "-f", str(self.config)]
-        if self.netns:
-            argv = ["ip", "netns", "exec", self.netns, *argv]
         with self._log.open("ab") as log:
             # its own session: stop() kills the whole process group
-            self._proc = await asyncio.create_subprocess_exec(
-                *argv, stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=log,
-                start_new_session=True)
-        await self._wait_listening()
+            self._proc = await start_in_session(
+                [SSHD, "-D", "-e", "-f", str(self.config)], netns=self.netns,
+                stdout=log, stderr=log)
+        await wait_started(self._proc, self._listening, name="sshd",
+                           not_ready=f"sshd not listening on {self.host}:{self.port}",
+                           timeout=START_TIMEOUT, log_tail=self.log_tail)
 
-    async def _wait_listening(self) -> None:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + START_TIMEOUT
-        while True:
-            if self._proc is not None and self._proc.returncode is not None:
-                raise RuntimeError(f"sshd exited {self._proc.returncode}: {self.log_tail()}")
-            if self.netns is None:
-                try:
-                    _, writer = await asyncio.open_connection(self.host, self.port)
-                    writer.close()
-                    return
-                except OSError:
-                    pass   # not listening yet
-            elif "Server listening" in self.log_tail():
-                return
-            if loop.time() > deadline:
-                raise RuntimeError(f"sshd not listening on {self.host}:{self.port} within "
-                                   f"{START_TIMEOUT:g}s: {self.log_tail()}")
-            await asyncio.sleep(0.05)
+    async def _listening(self) -> bool:
+        # inside a namespace this process cannot connect to its port: sshd logs it
+        if self.netns is None:
+            return await port_open(self.host, self.port)
+        return "Server listening" in self.log_tail()
 
     def log_tail(self, size: int = 2000) -> str:
         try:
@@ -167,17 +143,8 @@ class Sshd:
 
     async def _kill(self) -> None:
         proc, self._proc = self._proc, None
-        if proc is None or proc.returncode is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            async with asyncio.timeout(STOP_TIMEOUT):
-                await proc.wait()
-        except TimeoutError:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            await proc.wait()
+        if proc is not None:
+            await stop_group(proc, grace=STOP_TIMEOUT)
 
     async def pause(self) -> None:
         """Stop sshd but keep its keys and files, so that start_again() brings back the
