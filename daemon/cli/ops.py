@@ -29,7 +29,8 @@ EXIT_NOPERM = 77       # EX_NOPERM
 
 # Bounds `status`: the daemon answers it from memory at once.
 STATUS_TIMEOUT = 10.0
-# Bounds a command: `verify` waits for the MX checks (actions.mx_timeout, 60 s by default).
+# Bounds a command. The daemon answers once its state machine accepts or refuses it (the
+# action it starts, e.g. `verify`'s MX checks, runs on: see `status` and the journal).
 COMMAND_TIMEOUT = 120.0
 # Events shown by `status` (the daemon may send more).
 EVENTS_SHOWN = 10

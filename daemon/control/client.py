@@ -8,13 +8,14 @@ import json
 from pathlib import Path
 from typing import Any
 
+from .commands import excerpt
 from .protocol import (
+    EXCERPT_CHARS,
     MAX_RESPONSE_BYTES,
     ControlPermissionError,
     ControlProtocolError,
     ControlTimeout,
     ControlUnavailable,
-    excerpt,
 )
 
 
@@ -53,7 +54,7 @@ async def request(path: Path, message: dict[str, Any], *,
     except asyncio.IncompleteReadError as exc:
         raise ControlProtocolError(
             f"the daemon on {path} closed the connection without a complete answer "
-            f"(got {excerpt(exc.partial)!r})") from None
+            f"(got {excerpt(exc.partial, EXCERPT_CHARS)!r})") from None
     except asyncio.LimitOverrunError:
         raise ControlProtocolError(
             f"the daemon's answer on {path} is longer than {MAX_RESPONSE_BYTES} bytes") \
@@ -64,9 +65,9 @@ async def request(path: Path, message: dict[str, Any], *,
     try:
         data = json.loads(answer.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError):
-        raise ControlProtocolError(
-            f"the daemon's answer on {path} is not JSON: {excerpt(answer)!r}") from None
+        raise ControlProtocolError(f"the daemon's answer on {path} is not JSON: "
+                                   f"{excerpt(answer, EXCERPT_CHARS)!r}") from None
     if not isinstance(data, dict):
-        raise ControlProtocolError(
-            f"the daemon's answer on {path} is not a JSON object: {excerpt(answer)!r}")
+        raise ControlProtocolError(f"the daemon's answer on {path} is not a JSON object: "
+                                   f"{excerpt(answer, EXCERPT_CHARS)!r}")
     return data

@@ -8,6 +8,7 @@ line, then the server closes the connection.
     {"op": "command", "action": "failover"|"failback"|"hold"|"resume"|"verify",
      "reason": "text"}
         -> {"ok": true, "accepted": bool, "detail": "text", ...}
+       (the command keys follow the one schema of `commands`, the same as over MQTT)
     anything else
         -> {"ok": false, "error": "what was wrong"}   (and the daemon's audit hears of it)
 
@@ -17,22 +18,19 @@ the socket file's mode (0660) and group: whoever may open the file may command t
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Literal
 
 from ..model import Action
+from .commands import CommandRefused, decode_object, validate_command
 
 # Longest request line accepted; a real request is under 1 KiB. Bounds memory per client.
 MAX_REQUEST_BYTES = 4096
 # Longest response line the client reads (a status with its recent events is a few KiB).
 MAX_RESPONSE_BYTES = 1024 * 1024
-# Longest operator reason kept; it ends up on MQTT and in the journal.
-MAX_REASON_CHARS = 500
-
+# How much of a refused request the audit and the journal show.
 EXCERPT_CHARS = 120
 _OPS = ("status", "command")
-_COMMAND_KEYS = frozenset({"op", "action", "reason"})
 
 
 class ControlError(Exception):
@@ -78,54 +76,22 @@ class BadRequest(Exception):
         self.raw = raw
 
 
-def excerpt(raw: bytes, limit: int = EXCERPT_CHARS) -> str:
-    """A short printable excerpt of what a client sent (for the audit and the journal)."""
-    text = raw[:limit * 4].decode("utf-8", errors="replace")
-    shown = "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
-    if len(shown) > limit:
-        return shown[:limit] + "…"
-    return shown
-
-
 def parse_request(raw: bytes) -> Request:
-    """Validate one request line.
+    """Validate one request line: the envelope `op` here, a command by `validate_command`.
 
     Pure: raises `BadRequest` with a reason that names the offending field.
     """
     try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise BadRequest(f"request is not UTF-8 (byte {exc.start})", raw) from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise BadRequest(f"request is not JSON: {exc.msg} at column {exc.colno}", raw) from None
-    except RecursionError:
-        raise BadRequest("request is not JSON: nested too deeply", raw) from None
-    if not isinstance(data, dict):
-        raise BadRequest(f"request must be a JSON object, got {type(data).__name__}", raw)
-    op = data.get("op")
-    if op not in _OPS:
-        raise BadRequest(f"op: must be one of {', '.join(_OPS)} (got {op!r:.60})", raw)
-    if op == "status":
-        extra = sorted(set(data) - {"op"})
-        if extra:
-            raise BadRequest(f"unknown key(s) for op status: {', '.join(extra)}", raw)
-        return Request("status")
-    extra = sorted(set(data) - _COMMAND_KEYS)
-    if extra:
-        raise BadRequest(f"unknown key(s) for op command: {', '.join(extra)}", raw)
-    action = data.get("action")
-    allowed = [a.value for a in Action]
-    if not isinstance(action, str) or action not in allowed:
-        raise BadRequest(f"action: must be one of {', '.join(allowed)} (got {action!r:.60})",
-                         raw)
-    reason = data.get("reason", "")
-    if not isinstance(reason, str):
-        raise BadRequest(f"reason: must be a string (got {type(reason).__name__})", raw)
-    if len(reason) > MAX_REASON_CHARS:
-        raise BadRequest(f"reason: longer than {MAX_REASON_CHARS} characters", raw)
-    if not reason.isprintable():
-        raise BadRequest("reason: contains control characters", raw)
-    return Request("command", Action(action), reason.strip())
-
+        data = decode_object(raw, max_bytes=MAX_REQUEST_BYTES)
+        op = data.pop("op", None)
+        if op not in _OPS:
+            raise CommandRefused(f"op: must be one of {', '.join(_OPS)} (got {op!r:.60})")
+        if op == "status":
+            if data:
+                raise CommandRefused(
+                    f"unknown key(s) for op status: {', '.join(sorted(data))}")
+            return Request("status")
+        action, reason = validate_command(data)
+    except CommandRefused as refused:
+        raise BadRequest(refused.why, raw) from None
+    return Request("command", action, reason)

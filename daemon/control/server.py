@@ -23,12 +23,12 @@ from typing import Any
 import structlog
 
 from ..model import OperatorCommand, RejectedCommand
+from .commands import excerpt
 from .protocol import (
     EXCERPT_CHARS,
     MAX_REQUEST_BYTES,
     BadRequest,
     ControlSetupError,
-    excerpt,
     parse_request,
 )
 
@@ -39,8 +39,9 @@ log = structlog.get_logger("dslfailover.control")
 CLIENT_READ_TIMEOUT = 5.0
 # Bounds writing the answer to a client that stopped reading.
 CLIENT_WRITE_TIMEOUT = 5.0
-# Bounds the daemon's handling of one command (submit); `verify` runs the MX checks, whose
-# own timeouts (actions.mx_timeout, 60 s by default) come first.
+# Bounds the daemon's handling of one command (submit). Every command, `verify` too, is
+# answered when the state machine accepts or refuses it, not when the action it starts
+# (a router move, the MX checks) ends: a backstop for a daemon that does not answer.
 SUBMIT_TIMEOUT = 120.0
 # Bounds the "is a live daemon serving this socket?" connect test before we replace a file.
 LIVENESS_TIMEOUT = 1.0
@@ -273,7 +274,8 @@ class ControlServer:
 
     async def _refuse(self, writer: asyncio.StreamWriter, peer: PeerCred,
                       why: str, raw: bytes) -> None:
-        rejected = RejectedCommand(why=why, source=peer.source, excerpt=excerpt(raw))
+        rejected = RejectedCommand(why=why, source=peer.source,
+                                   excerpt=excerpt(raw, EXCERPT_CHARS))
         log.warning("control_request_rejected", why=why, source=peer.source,
                     excerpt=rejected.excerpt)
         try:

@@ -102,17 +102,21 @@ async def test_refused_command_answers_the_daemons_verdict(
 
 BAD_REQUESTS = {
     "malformed_json": (b'{"op": "status"\n', "not JSON"),
-    "not_an_object": (b'["status"]\n', "must be a JSON object"),
+    "not_an_object": (b'["status"]\n', "not a JSON object but an array"),
     "unknown_op": (b'{"op": "reboot"}\n', "op: must be one of status, command"),
     "unknown_action": (b'{"op": "command", "action": "explode", "reason": "x"}\n',
-                       "action: must be one of failover, failback, hold, resume, verify"),
+                       "unknown action 'explode'; allowed: failover|failback|hold|resume|verify"),
     "unknown_key": (b'{"op": "command", "action": "hold", "reason": "x", "uid": 0}\n',
-                    "unknown key(s) for op command: uid"),
+                    "unexpected key(s) 'uid'; allowed: action, reason"),
     "reason_not_text": (b'{"op": "command", "action": "hold", "reason": 5}\n',
-                        "reason: must be a string"),
+                        "'reason' must be a string, not a number"),
     "reason_with_control_chars": (b'{"op": "command", "action": "hold", '
                                   b'"reason": "a\\u001b[2Jb"}\n',
-                                  "reason: contains control characters"),
+                                  "'reason' contains control"),
+    "reason_too_long": (b'{"op": "command", "action": "hold", "reason": "' + b"r" * 201 + b'"}\n',
+                        "'reason' is 201 characters (limit 200)"),
+    "duplicate_key": (b'{"op": "command", "action": "hold", "action": "failover"}\n',
+                      "key 'action' appears twice"),
     "nested_too_deeply": (b"[" * 3000 + b"\n", "nested too deeply"),
     "not_utf8": (b'{"op": "\xff"}\n', "not UTF-8"),
     "oversize_line": (b'{"op": "status", "pad": "' + b"x" * (MAX_REQUEST_BYTES + 10)
