@@ -15,12 +15,12 @@ import json
 import sys
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any, TextIO
 
 from ..control import ControlError
 from .netns import LabError
-from .runner import DaemonInLab
+from .poll import until
+from .runner import DaemonInLab, epoch
 from .site import Lab, new_lab_id
 
 # Bounds each phase of the demo; generous, the numbers it prints are what matter.
@@ -83,7 +83,7 @@ class Watcher:
 
     def _audit(self, e: dict[str, Any]) -> None:
         kind, text = e.get("event_kind"), str(e.get("event", ""))
-        at = _epoch(e.get("timestamp"))
+        at = epoch(e.get("timestamp"))
         seq = e.get("seq")
         if kind == "transition":
             self.tl.add("daemon", f"state {e.get('state_from')} -> {e.get('state_to')}: {text}",
@@ -133,26 +133,9 @@ class Watcher:
             self.poll()
             await asyncio.sleep(0.05)
 
-    async def until(self, pred: Any, timeout: float, what: str) -> None:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while not pred():
-            if loop.time() > deadline:
-                raise TimeoutError(f"{what}: not within {timeout:g}s")
-            await asyncio.sleep(0.05)
-
 
 def _seconds(value: float) -> str:
     return f"{value:.2f}s" if value >= 0.01 else f"{value * 1000:.0f}ms"
-
-
-def _epoch(stamp: object) -> float | None:
-    if not isinstance(stamp, str):
-        return None
-    try:
-        return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
 
 
 async def run_demo(out: TextIO, *, as_json: bool = False, console: str = "menu") -> int:
@@ -179,14 +162,14 @@ async def run_demo(out: TextIO, *, as_json: bool = False, console: str = "menu")
         await daemon.start()
         tl.add("lab", "daemon started in the inside namespace (dslfailover run)")
         await daemon.wait_state("primary", PHASE_TIMEOUT)
-        await watch.until(lambda: "primary" in watch.states, 10, "primary on MQTT")
+        await until(lambda: "primary" in watch.states, 10, "primary on MQTT")
 
         for i in range(2):
             subject = f"before the outage #{i + 1}"
             watch.sent[subject] = time.time()
             await lab.send_to_backup_mx(subject)
             tl.add("remote", f"sent {subject!r} to the backup MX")
-        await watch.until(lambda: len(watch.delivered) >= 2, PHASE_TIMEOUT,
+        await until(lambda: len(watch.delivered) >= 2, PHASE_TIMEOUT,
                           "mail through the tunnel on the primary")
 
         cut_at = time.monotonic()
@@ -198,12 +181,12 @@ async def run_demo(out: TextIO, *, as_json: bool = False, console: str = "menu")
             await lab.send_to_backup_mx(subject)
             tl.add("remote", f"sent {subject!r} to the backup MX (the tunnel is down: "
                              "it queues there)")
-        await watch.until(lambda: any(e.get("state_to") == "failing_over"
+        await until(lambda: any(e.get("state_to") == "failing_over"
                                       for e in daemon.events), PHASE_TIMEOUT, "detection")
         detected = time.monotonic() - cut_at
         await daemon.wait_state("backup", PHASE_TIMEOUT)
         on_backup = time.monotonic() - cut_at
-        await watch.until(lambda: all(s in watch.delivered for s in outage), PHASE_TIMEOUT,
+        await until(lambda: all(s in watch.delivered for s in outage), PHASE_TIMEOUT,
                           "outage mail delivered after the flush")
         tl.add("lab", f"primary declared dead {detected:.2f}s after the cut; `backup` "
                       f"(router restarted onto the backup, circuit proved live, MX "
@@ -215,11 +198,11 @@ async def run_demo(out: TextIO, *, as_json: bool = False, console: str = "menu")
         answer = await daemon.command("failback", "demo: the primary is back")
         tl.add("operator", f"dslfailover failback -> {answer.get('detail') or answer}")
         await daemon.wait_state("primary", PHASE_TIMEOUT)
-        await watch.until(lambda: watch.states[-1:] == ["primary"], 10, "primary on MQTT")
+        await until(lambda: watch.states[-1:] == ["primary"], 10, "primary on MQTT")
         subject = "after the failback"
         watch.sent[subject] = time.time()
         await lab.send_to_backup_mx(subject)
-        await watch.until(lambda: subject in watch.delivered, PHASE_TIMEOUT,
+        await until(lambda: subject in watch.delivered, PHASE_TIMEOUT,
                           "mail after the failback")
         await daemon.stop()
         await asyncio.sleep(0.5)

@@ -8,52 +8,68 @@ unix socket: reachable from the root namespace through the file system).
 
 from __future__ import annotations
 
-import asyncio
 import json
-import re
 import sys
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from ..control import ControlError, request
+from .labconfig import read_toml, with_overrides, write_toml
+from .poll import poll
 from .site import Lab, SpawnedProcess
 
 # Bounds one control-socket exchange with the daemon in the lab.
 CONTROL_TIMEOUT = 5.0
 
+Status = dict[str, Any]
 
-def override_toml(text: str, overrides: Mapping[str, Mapping[str, Any]]) -> str:
-    """Set `key = value` in `[section]` of a flat TOML text (replace, or add the key,
-    or add the section). Values are written as JSON, which TOML reads for strings,
-    numbers, booleans and lists of those."""
-    lines = text.splitlines()
-    for section, values in overrides.items():
-        header = f"[{section}]"
-        if header not in (line.strip() for line in lines):
-            lines += ["", header]
-        start = next(i for i, line in enumerate(lines) if line.strip() == header)
-        end = next((i for i in range(start + 1, len(lines))
-                    if lines[i].lstrip().startswith("[")), len(lines))
-        for key, value in values.items():
-            rendered = f"{key} = {json.dumps(value)}"
-            pattern = re.compile(rf"^\s*{re.escape(key)}\s*=")
-            hit = next((i for i in range(start + 1, end) if pattern.match(lines[i])), None)
-            if hit is None:
-                lines.insert(start + 1, rendered)
-                end += 1
-            else:
-                lines[hit] = rendered
-    return "\n".join(lines) + "\n"
+
+def epoch(stamp: object) -> float | None:
+    """An audit event's ISO UTC timestamp as epoch seconds (None if it has none)."""
+    if not isinstance(stamp, str):
+        return None
+    try:
+        return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
+async def read_status(socket: Path, timeout: float = CONTROL_TIMEOUT) -> Status:
+    """The daemon's status, asked over its control socket."""
+    answer = await request(socket, {"op": "status"}, timeout=timeout)
+    return dict(answer.get("status") or {})
+
+
+async def wait_status(socket: Path, pred: Callable[[Status], bool], timeout: float,
+                      *, step: float = 0.05) -> tuple[bool, Status]:
+    """Poll the daemon's status until `pred` holds: (whether it did within `timeout`
+    seconds, the last status read). A daemon that does not answer yet (not started,
+    socket not bound) is asked again."""
+    last: Status = {}
+
+    async def holds() -> bool:
+        nonlocal last
+        try:
+            last = await read_status(socket)
+        except ControlError:
+            return False
+        return pred(last)
+
+    return await poll(holds, timeout, step=step), last
 
 
 class DaemonInLab:
+    """One daemon process in the lab's `inside` namespace, with the lab config (plus
+    `overrides`, per table) written to `<lab dir>/<name>.toml`."""
+
     def __init__(self, lab: Lab, *, overrides: Mapping[str, Mapping[str, Any]] | None = None,
                  name: str = "daemon") -> None:
         self.lab = lab
         self.name = name
         self.config = lab.dir / f"{name}.toml"
-        self.config.write_text(override_toml(lab.config_path.read_text(), overrides or {}))
+        write_toml(self.config, with_overrides(read_toml(lab.config_path), overrides or {}))
         self.proc: SpawnedProcess | None = None
         self._offset = 0
         self.events: list[dict[str, Any]] = []   # audit events, in order
@@ -99,9 +115,8 @@ class DaemonInLab:
         self.lines += new
         return new
 
-    async def status(self) -> dict[str, Any]:
-        answer = await request(self.socket, {"op": "status"}, timeout=CONTROL_TIMEOUT)
-        return dict(answer.get("status") or {})
+    async def status(self) -> Status:
+        return await read_status(self.socket)
 
     async def command(self, action: str, reason: str) -> dict[str, Any]:
         return await request(self.socket, {"op": "command", "action": action,
@@ -110,17 +125,9 @@ class DaemonInLab:
     async def wait(self, pred: Callable[[dict[str, Any]], bool], timeout: float,
                    what: str) -> dict[str, Any]:
         """Poll the status until `pred` holds; a clear error with the last status if not."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        last: dict[str, Any] = {}
-        while loop.time() < deadline:
-            try:
-                last = await self.status()
-                if pred(last):
-                    return last
-            except ControlError:
-                pass
-            await asyncio.sleep(0.05)
+        held, last = await wait_status(self.socket, pred, timeout)
+        if held:
+            return last
         self.read()
         tail = [f"{e.get('seq')} {e.get('event_kind')}: {e.get('event')}"
                 for e in self.events[-8:]]

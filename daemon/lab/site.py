@@ -2,9 +2,12 @@
 in network namespaces on this machine, built, changed and torn down from Python.
 
 `Lab` is what tests, `dslfailover lab ...` and the demo use. Everything it creates is
-recorded in a state file (`/run/dslfailover-lab/<id>.json`) *before* it is created, so
-`down()` removes it all even after a crash; it also sweeps every namespace that carries
-the lab's name prefix and every process still inside those namespaces.
+recorded in a state file (`/run/dslfailover-lab/<id>.json`, statefile.py) *before* it
+is created, so `down()` removes it all even after a crash; it also sweeps every
+namespace that carries the lab's name prefix and every process still inside those
+namespaces. This module brings the lab up and down and reports its status; the
+programs it runs live in spawn.py, its circuit controls in controls.py, the daemon
+config it writes in labconfig.py.
 """
 
 from __future__ import annotations
@@ -12,77 +15,34 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
-import re
 import secrets
 import shutil
-import subprocess
 import sys
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from ipaddress import IPv4Address
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from router_drivers import WanConfig
-
 from . import netns, observe
+from .controls import CircuitControls
+from .labconfig import ConfigPaths, daemon_config_toml
 from .netns import CommandResult, LabError
-from .rekey import rekey, rekey_command
-from .topology import (
-    CIRCUITS,
-    MAIL_DOMAIN,
-    MX_ADDR,
-    ROLES,
-    ROUTER_LAN_ADDR,
-    ROUTER_TELNET_PORT,
-    SERVICES_FILE,
-    SINK_LOG,
-    CircuitName,
-    ConfigPaths,
-    Topology,
-    daemon_config_toml,
-    wan_lines,
-)
+from .rekey import rekey_command
+from .spawn import STOP_GRACE, SpawnedProcess, Spawner
+from .statefile import StateFile
+from .topology import ROLES, ROUTER_LAN_ADDR, ROUTER_TELNET_PORT, SERVICES_FILE, SINK_LOG, Topology
 
 DEFAULT_ROOT = Path("/run/dslfailover-lab")
 DEFAULT_ID = "lab"
-# Bounds one SMTP step (connect, banner, each reply) of `send_to_backup_mx()`.
-SEND_TIMEOUT = 5.0
-# Bounds `ip netns exec` moving a spawned program into its namespace (milliseconds).
-SPAWN_TIMEOUT = 5.0
 # Bounds the router emulator's start, from spawn to listening on its telnet port.
 ROUTER_START_TIMEOUT = 15.0
 # Bounds the services' start (sink, mosquitto, sshd, Postfix: Postfix alone may take 20 s).
 SERVICES_START_TIMEOUT = 45.0
-# Bounds how long a stopping lab process may take after SIGTERM (the services process
-# stops Postfix cleanly, which takes a few seconds) before it is killed.
-STOP_GRACE = 15.0
 ROUTER_CONSOLES = {"cli": "netopia-cli", "menu": "netopia-menu"}
 # How long the lab's router is away when it restarts to apply a saved change (its
 # emulator's --restart-delay): a plausible real figure. Tests and the demo pass less.
 DEFAULT_ROUTER_RESTART = 20.0
-_PROCESS_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")  # also its log file's name
-
-
-# Run in the remote namespace: one message to the backup MX's SMTP port.
-_SEND = """
-import smtplib, sys
-host, rcpt, subject, timeout = sys.argv[1:5]
-with smtplib.SMTP(host, 25, timeout=float(timeout)) as smtp:
-    smtp.sendmail("sender@remote.test", [rcpt],
-                  "Subject: %s\\r\\n\\r\\nfrom the lab\\r\\n" % subject)
-"""
-
-
-def _log_tail(path: str, size: int = 1500) -> str:
-    try:
-        text = Path(path).read_text(errors="replace").strip()
-    except OSError:
-        return "(no log)"
-    return (text[-size:] if len(text) > size else text) or "(empty log)"
 
 
 def new_lab_id() -> str:
@@ -90,22 +50,7 @@ def new_lab_id() -> str:
     return "t" + secrets.token_hex(3)
 
 
-@dataclass
-class SpawnedProcess:
-    """A long-running program the lab started inside one of its namespaces."""
-
-    name: str
-    ns: str
-    pid: int
-    argv: list[str]
-    log: str
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "ns": self.ns, "pid": self.pid, "argv": self.argv,
-                "log": self.log}
-
-
-class Lab:
+class Lab(CircuitControls):
     """One lab, named by `lab_id`. Not re-entrant: `up()` once, `down()` once (or more)."""
 
     def __init__(self, lab_id: str = DEFAULT_ID, *, root: Path = DEFAULT_ROOT,
@@ -122,40 +67,14 @@ class Lab:
         self.lab_id = lab_id
         self.root = root
         self.state_file = root / f"{lab_id}.json"
+        self.record = StateFile(self.state_file, lab_id)
         self.dir = root / lab_id
         self.config_path = self.dir / "dslfailover.toml"
         self.paths = ConfigPaths(
             state_dir=self.dir / "state", router_password=self.dir / "router.password",
             mx_key=self.dir / "id_ed25519", mx_known_hosts=self.dir / "known_hosts",
             control_socket=self.dir / "control.sock")
-        self._state: dict[str, Any] = {}
-        self._children: dict[int, subprocess.Popen[bytes]] = {}
-
-    # ---- state file -------------------------------------------------------------------
-
-    def _load_state(self) -> dict[str, Any]:
-        try:
-            data = json.loads(self.state_file.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            return {}
-        except (OSError, ValueError) as exc:
-            raise LabError(f"{self.state_file}: unreadable lab state: {exc}") from exc
-        if not isinstance(data, dict):
-            raise LabError(f"{self.state_file}: lab state is not a JSON object")
-        return data
-
-    def _save_state(self) -> None:
-        self.root.mkdir(parents=True, exist_ok=True)
-        tmp = self.state_file.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(self._state, indent=2) + "\n", encoding="utf-8")
-        os.replace(tmp, self.state_file)
-
-    def _ensure_state(self) -> dict[str, Any]:
-        if not self._state:
-            self._state = self._load_state()
-        if not self._state:
-            raise LabError(f"lab {self.lab_id!r} is not up (no {self.state_file})")
-        return self._state
+        self._spawner = Spawner(self.dir, self.record)
 
     # ---- bring-up and tear-down ---------------------------------------------------------
 
@@ -172,7 +91,7 @@ class Lab:
             raise LabError(f"lab {self.lab_id!r} already exists ({self.state_file}, "
                            f"{len(existing)} namespaces): run `dslfailover lab down "
                            f"--id {self.lab_id}` first")
-        self._state = {
+        self.record.data = {
             "id": self.lab_id, "status": "creating", "dir": str(self.dir),
             "config": str(self.config_path),
             "namespaces": list(self.topo.namespaces),
@@ -181,7 +100,7 @@ class Lab:
             "processes": [], "wan": None, "cut": False, "loss": 0,
             "console": self.console, "router_restart": self.router_restart,
         }
-        self._save_state()  # before anything exists: a crash from here on is recoverable
+        self.record.save()  # before anything exists: a crash from here on is recoverable
         try:
             self.dir.mkdir(parents=True, exist_ok=True)
             await netns.ip_batch(None, self.topo.create_lines())
@@ -201,8 +120,7 @@ class Lab:
             if self.with_services:
                 await self._start_processes()
                 self._write_config()
-            self._state["status"] = "up"
-            self._save_state()
+            self.record.update(status="up")
         except BaseException:
             await self.down()
             raise
@@ -244,17 +162,6 @@ class Lab:
             return []
         return [json.loads(line) for line in lines if line.strip()]
 
-    async def _wait_for(self, proc: SpawnedProcess, ready: Callable[[], bool],
-                        timeout: float, what: str) -> None:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while not ready():
-            if not netns.pid_alive(proc.pid):
-                raise LabError(f"{what} exited at start: {_log_tail(proc.log)}")
-            if loop.time() > deadline:
-                raise LabError(f"{what} not ready within {timeout:g}s: {_log_tail(proc.log)}")
-            await asyncio.sleep(0.05)
-
     async def _start_processes(self) -> None:
         # a TaskGroup, not gather: when one fails the other is cancelled before down()
         try:
@@ -275,22 +182,23 @@ class Lab:
             "--apply-command", rekey_command(self.topo),
             "--restart-delay", f"{self.router_restart:g}"], name="router-emulator")
         log = Path(proc.log)
-        await self._wait_for(proc, lambda: "emulator:" in log.read_text(errors="replace"),
-                             ROUTER_START_TIMEOUT, "router emulator")
+        await self._spawner.wait_ready(
+            proc, lambda: "emulator:" in log.read_text(errors="replace"),
+            ROUTER_START_TIMEOUT, "router emulator")
 
     async def _start_services(self) -> None:
         proc = await self.spawn("inside", [
             sys.executable, "-m", "daemon.lab.services", "--dir", str(self.dir),
             "--remote-ns", self.topo.ns("remote"), "--key-file", str(self.paths.mx_key),
             "--known-hosts", str(self.paths.mx_known_hosts)], name="services")
-        await self._wait_for(proc, lambda: (self.dir / SERVICES_FILE).exists(),
-                             SERVICES_START_TIMEOUT, "lab services")
+        await self._spawner.wait_ready(proc, (self.dir / SERVICES_FILE).exists,
+                                       SERVICES_START_TIMEOUT, "lab services")
 
     async def down(self) -> list[str]:
         """Remove everything this lab made (also after a crash). Returns what was removed."""
         removed: list[str] = []
         try:
-            state = self._state or self._load_state()
+            state = self.record.known()
         except LabError as exc:
             # a torn state file must not keep the lab alive: the sweeps below still work
             state = {}
@@ -303,7 +211,7 @@ class Lab:
         await netns.kill_all(pids, groups=True, grace=STOP_GRACE)
         removed += [f"process {p['name']} (pid {p['pid']})" for p in records
                     if int(p["pid"]) in pids]
-        self._reap()
+        self._spawner.reap()
         names = {str(ns) for ns in state.get("namespaces", [])}
         names |= {ns for ns in await netns.netns_list() if ns.startswith(self.topo.prefix)}
         present = set(await netns.netns_list())
@@ -316,20 +224,15 @@ class Lab:
             # deleting a namespace also deletes its veth ends, bridge and tunnel device
             await netns.netns_delete(ns)
             removed.append(f"netns {ns}")
-        self._reap()
+        self._spawner.reap()
         if self.dir.exists():
             shutil.rmtree(self.dir, ignore_errors=True)
             removed.append(f"dir {self.dir}")
         with contextlib.suppress(FileNotFoundError):
             self.state_file.unlink()
             removed.append(f"state {self.state_file}")
-        self._state = {}
+        self.record.data = {}
         return removed
-
-    def _reap(self) -> None:
-        for pid, child in list(self._children.items()):
-            if child.poll() is not None:
-                del self._children[pid]
 
     async def __aenter__(self) -> Lab:
         await self.up()
@@ -363,110 +266,17 @@ class Lab:
         Its output goes to `<lab dir>/<name>.log`; it is recorded in the state file and
         stopped by `down()` (it outlives this Python process, e.g. after `lab up`).
         """
-        if not _PROCESS_NAME.fullmatch(name):
-            raise LabError(f"process name {name!r}: use letters, digits, '.', '_', '-'")
-        state = self._ensure_state()
-        self.dir.mkdir(parents=True, exist_ok=True)
-        log = self.dir / f"{name}.log"
-        full = netns.in_netns(self.ns(ns), argv)
-        with log.open("ab") as out:
-            try:
-                # Popen, not asyncio's subprocess: asyncio kills its children when the
-                # loop closes, and these must outlive it (`lab up` returns at once).
-                child = subprocess.Popen(  # noqa: ASYNC220
-                    full, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                    start_new_session=True, env=env)
-            except OSError as exc:
-                raise LabError(f"{name}: cannot start {argv[0]}: {exc.strerror}") from exc
-        self._children[child.pid] = child
-        proc = SpawnedProcess(name, self.ns(ns), child.pid, list(argv), str(log))
-        state["processes"].append(proc.as_dict())
-        self._save_state()
-        await self._entered(proc, child)
-        return proc
-
-    async def _entered(self, proc: SpawnedProcess, child: subprocess.Popen[bytes]) -> None:
-        """Wait until `ip netns exec` has moved the child into its namespace: before that
-        neither `down()` nor the namespace sweep would recognise it as the lab's."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + SPAWN_TIMEOUT
-        while not netns.pid_in_netns(proc.pid, proc.ns):
-            if child.poll() is not None:
-                raise LabError(f"{proc.name} exited at once ({child.returncode}): "
-                               f"{_log_tail(proc.log)}")
-            if loop.time() > deadline:
-                await netns.kill_all([proc.pid], groups=True)
-                raise LabError(f"{proc.name} did not enter {proc.ns} within {SPAWN_TIMEOUT:g}s")
-            await asyncio.sleep(0.005)
+        return await self._spawner.spawn(self.ns(ns), argv, name=name, env=env)
 
     async def stop(self, proc: SpawnedProcess) -> None:
         """Stop one spawned program (its whole process group)."""
-        await netns.kill_all([proc.pid], groups=True)
-        self._reap()
-        state = self._ensure_state()
-        state["processes"] = [p for p in state["processes"] if p.get("pid") != proc.pid]
-        self._save_state()
+        await self._spawner.stop(proc)
 
-    # ---- what tests and the operator change ---------------------------------------------
-
-    async def cut(self) -> None:
-        """The primary circuit dies: isp1's link to the WAN segment goes down."""
-        await netns.ip_batch(self.topo.ns("isp1"), ["link set wan0 down"])
-        self._ensure_state()["cut"] = True
-        self._save_state()
-
-    async def restore(self) -> None:
-        """The primary circuit comes back."""
-        await netns.ip_batch(self.topo.ns("isp1"), ["link set wan0 up"])
-        self._ensure_state()["cut"] = False
-        self._save_state()
-
-    async def set_loss(self, percent: int) -> None:
-        """Drop `percent` % of ICMP on the primary path (0 clears)."""
-        await netns.nft_apply(self.topo.ns("isp1"), self.topo.loss_ruleset(percent))
-        self._ensure_state()["loss"] = percent
-        self._save_state()
-
-    async def set_wan(self, circuit: CircuitName, *, rekey_tunnel: bool = True) -> None:
-        """Address the router's WAN for a circuit by hand (what the emulator does on apply).
-
-        With `rekey_tunnel` the tunnel is re-keyed from the new address, as the emulator's
-        apply hook does; without it the tunnel stays bound to the old address.
-        """
-        wan = CIRCUITS[circuit].wan
-        await netns.ip_batch(self.topo.ns("router"), wan_lines(wan))
-        if rekey_tunnel:
-            await self.rekey(wan.address)
-        self._ensure_state()["wan"] = circuit
-        self._save_state()
-
-    async def rekey(self, local: IPv4Address) -> bool:
-        """Re-key the tunnel from the router's WAN address `local` (False: already was)."""
-        return await rekey(self.topo.ns("router"), self.topo.ns("remote"), local)
-
-    async def read_wan(self) -> WanConfig | None:
-        """The router namespace's actual WAN address and default gateway, if it has both."""
-        return await observe.read_wan(self.topo)
-
-    async def flap(self, times: int, down: float, up: float) -> None:
-        """Cut and restore the primary `times` times: `down` seconds cut, `up` restored."""
-        for i in range(times):
-            await self.cut()
-            await asyncio.sleep(down)
-            await self.restore()
-            if i + 1 < times:
-                await asyncio.sleep(up)
-
-    async def send_to_backup_mx(self, subject: str, *, rcpt: str = f"user@{MAIL_DOMAIN}",
-                                timeout: float = SEND_TIMEOUT) -> None:
-        """Send one message to the backup MX from the customer's network (as the internet
-        would); it reaches our sink only when the tunnel works (see `sink_messages()`)."""
-        await self.exec("remote", [sys.executable, "-c", _SEND, str(MX_ADDR), rcpt, subject,
-                                   f"{timeout:g}"], timeout=timeout * 3)
+    # ---- what it looks like ---------------------------------------------------------------
 
     async def status(self) -> dict[str, Any]:
         """What exists and what works, as plain data (the CLI prints it, `--json` as is)."""
-        state = self._state or self._load_state()
+        state = self.record.known()
         present = set(await netns.netns_list())
         names = [str(n) for n in state.get("namespaces", [])] or list(self.topo.namespaces)
         namespaces = {ns: ns in present for ns in names}

@@ -2,8 +2,8 @@
 
 Nothing here touches the system: `Topology` turns a lab id into namespace names and
 renders the `ip -batch` lines and nftables rulesets that `site.Lab` runs. That keeps the
-plan readable in one place and checkable without root (names fit IFNAMSIZ, the daemon
-config it writes validates).
+plan readable in one place and checkable without root (names fit IFNAMSIZ); the daemon
+config built from it (`labconfig.py`) validates.
 
 The site, all in 10.x ranges that exist only inside the lab's namespaces (none of them
 is linked to the root namespace, so nothing can leave):
@@ -34,7 +34,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
-from pathlib import Path
 from typing import Literal
 
 from router_drivers import WanConfig
@@ -254,87 +253,3 @@ def tunnel_lines(local: IPv4Address, remote: IPv4Address,
             f"dstport {VXLAN_PORT}",
             f"addr add {own} dev tun0", "link set tun0 up",
             f"route add {route} via {peer} dev tun0"]
-
-
-@dataclass(frozen=True)
-class ConfigPaths:
-    """Files the lab config refers to (inside the lab's own directory)."""
-
-    state_dir: Path
-    router_password: Path
-    mx_key: Path
-    mx_known_hosts: Path
-    control_socket: Path
-
-
-def router_timeouts(router_restart: float) -> tuple[float, float]:
-    """`router.restart_timeout` and `router.action_timeout` for a router that is away
-    `router_restart` seconds when it restarts: the restart wait with room for the
-    reconnect, and an apply with room for two restarts (a put-back after a mismatch
-    restarts once more) plus the dialogues."""
-    restart_timeout = router_restart + 30.0
-    return restart_timeout, 2 * restart_timeout + 60.0
-
-
-def daemon_config_toml(topo: Topology, paths: ConfigPaths, *,
-                       driver: str = "netopia-cli", mx_user: str = "dslfailover",
-                       mx_config_dir: str | None = None, router_restart: float = 20.0) -> str:
-    """The daemon's config for this lab (DESIGN §8 schema)."""
-    restart_timeout, action_timeout = router_timeouts(router_restart)
-    targets = ", ".join(f'"{a}"' for a in (PRIMARY.gateway.ip, *TARGETS))
-
-    def wan(c: Circuit) -> str:
-        return (f'address = "{c.router}"\nnetmask = "{c.gateway.netmask}"\n'
-                f'gateway = "{c.gateway.ip}"\n')
-
-    config_dir = f'config_dir = "{mx_config_dir}"\n' if mx_config_dir else ""
-    return f"""\
-# Written by `dslfailover lab up` for lab {topo.lab_id!r}; removed by `lab down`.
-# Run the daemon inside the lab: ip netns exec {topo.ns('inside')} dslfailover run -c THIS
-site = "lab-{topo.lab_id}"
-state_dir = "{paths.state_dir}"
-
-[primary]
-# the isp1 gateway first, then targets beyond it on the lab's "internet"
-targets = [{targets}]
-
-[tunnel]
-# the backup MX's SMTP port, reached from inside only through the tunnel
-smtp_host = "{MX_ADDR}"
-smtp_port = 25
-
-[router]
-driver = "{driver}"
-host = "{ROUTER_LAN_ADDR}"
-port = {ROUTER_TELNET_PORT}
-password_file = "{paths.router_password}"
-# the lab's router restarts to apply a change and is away {router_restart:g}s
-restart_timeout = {restart_timeout:g}
-action_timeout = {action_timeout:g}
-# after the move: the new gateway, then a target on the lab's internet, must answer
-live_proof = true
-
-[router.primary]
-{wan(PRIMARY)}
-[router.backup]
-{wan(BACKUP)}
-[backup_mx]
-host = "{MX_ADDR}"
-port = {SSH_PORT}
-user = "{mx_user}"
-key_file = "{paths.mx_key}"
-known_hosts = "{paths.mx_known_hosts}"
-domain = "{MAIL_DOMAIN}"
-# the router's tunnel address, as the customer's Postfix sees it
-nexthop = "smtp:[{TUNNEL_ROUTER.ip}]:25"
-{config_dir}
-[mqtt]
-host = "127.0.0.1"
-port = {MQTT_PORT}
-
-[control]
-socket = "{paths.control_socket}"
-
-[log]
-format = "console"
-"""

@@ -10,12 +10,12 @@ import math
 import os
 import sys
 import time
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
-from datetime import datetime
 from typing import Any
 
-from daemon.lab.runner import DaemonInLab
+from daemon.lab.poll import until as until  # the bench scripts import it from here
+from daemon.lab.runner import DaemonInLab, epoch
 from daemon.lab.site import DEFAULT_ROUTER_RESTART, Lab, new_lab_id
 
 # Bounds the lab's bring-up plus the daemon's start until it is on the primary with the
@@ -55,16 +55,6 @@ def stats(values: Sequence[float]) -> dict[str, Any]:
             "p95": r(percentile(values, 95)), "max": r(max(values) if values else None)}
 
 
-def epoch(stamp: object) -> float | None:
-    """An audit event's ISO UTC timestamp as epoch seconds."""
-    if not isinstance(stamp, str):
-        return None
-    try:
-        return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
-
-
 def transitions_since(daemon: DaemonInLab, seq: int, src: str, dst: str) -> list[float]:
     """Timestamps of `src -> dst` transitions audited after `seq`."""
     daemon.read()
@@ -77,16 +67,6 @@ def transitions_since(daemon: DaemonInLab, seq: int, src: str, dst: str) -> list
 def last_seq(daemon: DaemonInLab) -> int:
     daemon.read()
     return max((int(e.get("seq") or 0) for e in daemon.events), default=0)
-
-
-async def until(pred: Callable[[], bool], timeout: float, what: str,
-                step: float = 0.05) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not pred():
-        if loop.time() > deadline:
-            raise TimeoutError(f"{what}: not within {timeout:g}s")
-        await asyncio.sleep(step)
 
 
 async def settled(daemon: DaemonInLab, timeout: float) -> None:

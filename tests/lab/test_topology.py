@@ -6,6 +6,7 @@ import pytest
 
 from daemon.config import parse_config
 from daemon.lab import rekey
+from daemon.lab.labconfig import ConfigPaths, daemon_config_toml
 from daemon.lab.netns import LabError, parse_ping
 from daemon.lab.topology import (
     BACKUP,
@@ -13,10 +14,8 @@ from daemon.lab.topology import (
     PRIMARY,
     TARGETS,
     TUNNEL_ROUTER,
-    ConfigPaths,
     Topology,
     check_lab_id,
-    daemon_config_toml,
     lab_ids,
 )
 

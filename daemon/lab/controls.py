@@ -1,0 +1,91 @@
+"""What tests, the demo and the operator change in a running lab: the primary circuit cut,
+restored, lossy or flapping; the router's WAN addressed by hand; the tunnel re-keyed; a
+message sent to the backup MX as the internet would.
+
+`CircuitControls` is a part of `Lab` (site.py); each control keeps what it set in the
+lab's state file, which `lab status` shows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from ipaddress import IPv4Address
+
+from router_drivers import WanConfig
+
+from . import netns, observe
+from .rekey import rekey
+from .statefile import StateFile
+from .topology import CIRCUITS, MAIL_DOMAIN, MX_ADDR, CircuitName, Topology, wan_lines
+
+# Bounds one SMTP step (connect, banner, each reply) of `send_to_backup_mx()`.
+SEND_TIMEOUT = 5.0
+
+# Run in the remote namespace: one message to the backup MX's SMTP port.
+_SEND = """
+import smtplib, sys
+host, rcpt, subject, timeout = sys.argv[1:5]
+with smtplib.SMTP(host, 25, timeout=float(timeout)) as smtp:
+    smtp.sendmail("sender@remote.test", [rcpt],
+                  "Subject: %s\\r\\n\\r\\nfrom the lab\\r\\n" % subject)
+"""
+
+
+class CircuitControls:
+    """The lab's circuit controls; `Lab` provides the topology and the state file."""
+
+    topo: Topology
+    record: StateFile
+
+    async def cut(self) -> None:
+        """The primary circuit dies: isp1's link to the WAN segment goes down."""
+        await netns.ip_batch(self.topo.ns("isp1"), ["link set wan0 down"])
+        self.record.update(cut=True)
+
+    async def restore(self) -> None:
+        """The primary circuit comes back."""
+        await netns.ip_batch(self.topo.ns("isp1"), ["link set wan0 up"])
+        self.record.update(cut=False)
+
+    async def set_loss(self, percent: int) -> None:
+        """Drop `percent` % of ICMP on the primary path (0 clears)."""
+        await netns.nft_apply(self.topo.ns("isp1"), self.topo.loss_ruleset(percent))
+        self.record.update(loss=percent)
+
+    async def set_wan(self, circuit: CircuitName, *, rekey_tunnel: bool = True) -> None:
+        """Address the router's WAN for a circuit by hand (what the emulator does on apply).
+
+        With `rekey_tunnel` the tunnel is re-keyed from the new address, as the emulator's
+        apply hook does; without it the tunnel stays bound to the old address.
+        """
+        wan = CIRCUITS[circuit].wan
+        await netns.ip_batch(self.topo.ns("router"), wan_lines(wan))
+        if rekey_tunnel:
+            await self.rekey(wan.address)
+        self.record.update(wan=circuit)
+
+    async def rekey(self, local: IPv4Address) -> bool:
+        """Re-key the tunnel from the router's WAN address `local` (False: already was)."""
+        return await rekey(self.topo.ns("router"), self.topo.ns("remote"), local)
+
+    async def read_wan(self) -> WanConfig | None:
+        """The router namespace's actual WAN address and default gateway, if it has both."""
+        return await observe.read_wan(self.topo)
+
+    async def flap(self, times: int, down: float, up: float) -> None:
+        """Cut and restore the primary `times` times: `down` seconds cut, `up` restored."""
+        for i in range(times):
+            await self.cut()
+            await asyncio.sleep(down)
+            await self.restore()
+            if i + 1 < times:
+                await asyncio.sleep(up)
+
+    async def send_to_backup_mx(self, subject: str, *, rcpt: str = f"user@{MAIL_DOMAIN}",
+                                timeout: float = SEND_TIMEOUT) -> None:
+        """Send one message to the backup MX from the customer's network (as the internet
+        would); it reaches our sink only when the tunnel works (see `sink_messages()`)."""
+        await netns.run(netns.in_netns(self.topo.ns("remote"), [
+            sys.executable, "-c", _SEND, str(MX_ADDR), rcpt, subject, f"{timeout:g}"]),
+            timeout=timeout * 3)
