@@ -1,22 +1,10 @@
-"""Shared fixtures: free loopback ports and the root check for namespace tests."""
+"""The root check for namespace tests (helpers every test shares live in tests/harness.py)."""
 
 from __future__ import annotations
 
 import os
-import socket
 
 import pytest
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture
-def unused_port() -> int:
-    return free_port()
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -18,7 +18,6 @@ import asyncio
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -31,6 +30,8 @@ import tomli_w
 from daemon.app import Daemon
 from daemon.config import load_config, load_secrets
 from daemon.control import ControlError, request
+from daemon.lab.launcher import free_port
+from daemon.lab.poll import poll
 from daemon.model import State
 from router_drivers import WanConfig
 
@@ -53,13 +54,7 @@ CONTROL_TIMEOUT = 5.0
 # How often the waits below look again.
 POLL = 0.02
 
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port nobody listens on right now (the kernel picks it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
-
+__all__ = ["free_port"]  # the lab's, re-exported: tests import their helpers from here
 
 # -- waits ----------------------------------------------------------------------------
 
@@ -68,40 +63,37 @@ def _timed_out(what: str, timeout: float, detail: Callable[[], object] | None) -
     return f"timed out after {timeout:g}s waiting for {what}{more}"
 
 
-async def wait_until(pred: Callable[[], T], timeout: float, what: str, *,
-                     detail: Callable[[], object] | None = None, step: float = POLL) -> T:
-    """Poll `pred` until it returns something true and return that; else an
-    AssertionError naming `what` (and `detail()`, what was last seen)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not (value := pred()):
-        if loop.time() > deadline:
-            raise AssertionError(_timed_out(what, timeout, detail))
-        await asyncio.sleep(step)
-    return value
+async def wait_until(pred: Callable[[], object], timeout: float, what: str, *,
+                     detail: Callable[[], object] | None = None, step: float = POLL) -> None:
+    """Poll `pred` until it holds; else an AssertionError naming `what` (and `detail()`,
+    what was last seen). The loop is the lab's own (daemon.lab.poll)."""
+    if not await poll(lambda: bool(pred()), timeout, step=step):
+        raise AssertionError(_timed_out(what, timeout, detail))
 
 
-def wait_until_sync(pred: Callable[[], T], timeout: float, what: str, *,
-                    detail: Callable[[], object] | None = None, step: float = POLL) -> T:
+def wait_until_sync(pred: Callable[[], object], timeout: float, what: str, *,
+                    detail: Callable[[], object] | None = None, step: float = POLL) -> None:
     """wait_until for tests without an event loop (threads, subprocesses)."""
     deadline = time.monotonic() + timeout
-    while not (value := pred()):
+    while not pred():
         if time.monotonic() > deadline:
             raise AssertionError(_timed_out(what, timeout, detail))
         time.sleep(step)
-    return value
 
 
 async def wait_polled(fetch: Callable[[], Awaitable[T]], pred: Callable[[T], bool],
                       timeout: float, what: str, *, step: float = POLL) -> T:
-    """Fetch (awaiting) until `pred` holds for what came; the failure shows the last."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not pred(last := await fetch()):
-        if loop.time() > deadline:
-            raise AssertionError(_timed_out(what, timeout, lambda: last))
-        await asyncio.sleep(step)
-    return last
+    """Fetch (awaiting) until `pred` holds for what came, and return that; the failure
+    shows the last."""
+    seen: list[T] = []
+
+    async def ready() -> bool:
+        seen[:] = [await fetch()]
+        return pred(seen[0])
+
+    if not await poll(ready, timeout, step=step):
+        raise AssertionError(_timed_out(what, timeout, lambda: seen[0]))
+    return seen[0]
 
 
 # -- config ---------------------------------------------------------------------------

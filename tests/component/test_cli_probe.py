@@ -10,8 +10,7 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from daemon.cli import main
-from tests.conftest import free_port
-from tests.siteconf import wan_tables
+from tests.harness import daemon_config, free_port
 
 
 @pytest.fixture
@@ -24,19 +23,10 @@ def smtp_port() -> Iterator[int]:
 
 
 def config(tmp: Path, smtp_port: int) -> Path:
-    path = tmp / "dslfailover.toml"
-    path.write_text(f"""
-site = "probe"
-[primary]
-targets = ["127.0.0.1", "127.0.0.2"]
-[tunnel]
-smtp_host = "127.0.0.1"
-smtp_port = {smtp_port}
-timeout = 2.0
-[router]
-driver = "dry-run"
-{wan_tables()}""")
-    return path
+    return daemon_config(
+        tmp, site="probe",
+        primary={"targets": ["127.0.0.1", "127.0.0.2"], "interval": None, "timeout": None},
+        tunnel={"smtp_host": "127.0.0.1", "smtp_port": smtp_port, "timeout": 2.0})
 
 
 def test_all_healthy_exits_0_with_every_check(tmp_path: Path, smtp_port: int,

@@ -19,7 +19,7 @@ from daemon.probes.icmp import choose_privileged
 from daemon.wiring import proof_plans
 from router_drivers import RouterSettings, create_driver
 from tests.component.conftest import NetnsFactory
-from tests.siteconf import BACKUP, PRIMARY, wan_tables
+from tests.harness import BACKUP, PRIMARY, config_toml
 
 A = IPv4Address
 
@@ -53,13 +53,9 @@ async def test_the_executor_reports_the_apply_and_the_proof_as_one_result() -> N
 
 
 def test_far_targets_default_to_the_primary_targets_beyond_both_wan_subnets() -> None:
-    cfg = parse_config(f"""
-site = "t"
-[primary]
-targets = ["{PRIMARY.gateway}", "127.0.0.1", "127.0.0.2"]
-[router]
-driver = "dry-run"
-{wan_tables(live_proof=True)}""")
+    cfg = parse_config(config_toml(
+        primary={"targets": [str(PRIMARY.gateway), "127.0.0.1", "127.0.0.2"]},
+        router={"live_proof": None}))
     assert cfg.router.live_proof and cfg.router.live_proof_timeout == 15.0
     plans = proof_plans(cfg)
     assert plans[Circuit.BACKUP] == ProofPlan(Circuit.BACKUP, BACKUP.gateway,

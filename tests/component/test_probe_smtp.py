@@ -9,7 +9,7 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from daemon.probes.smtp import smtp_probe
-from tests.conftest import free_port
+from tests.harness import free_port
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 

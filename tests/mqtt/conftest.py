@@ -28,7 +28,7 @@ from daemon.model import (
     StateSnapshot,
 )
 from daemon.publish.mqtt import MqttPublisher
-from tests.conftest import free_port
+from tests.harness import free_port
 
 # Bounds every wait for a message in these tests, so that a failure never hangs.
 WAIT = 10.0

@@ -10,7 +10,7 @@ import aiomqtt
 import pytest
 
 from daemon.lab.mosquitto import BrokerError, Mosquitto
-from tests.conftest import free_port
+from tests.harness import free_port
 
 from .conftest import SUB_TIMEOUT
 

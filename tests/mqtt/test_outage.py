@@ -14,7 +14,7 @@ from daemon.lab.mosquitto import Mosquitto
 from daemon.model import State
 from daemon.publish.mqtt import MqttPublisher
 from router_drivers import Secret
-from tests.conftest import free_port
+from tests.harness import free_port
 
 from .conftest import WAIT, event, mqtt_config, probe, running, snapshot, watching
 

@@ -11,7 +11,7 @@ from daemon.config import Config, MqttConfig, Secrets, parse_config
 from daemon.lab.mosquitto import Mosquitto
 from daemon.model import LinkHealth, State
 from daemon.publish.mqtt import MqttPublisher, create_publisher
-from tests.siteconf import wan_tables
+from tests.harness import config_toml
 
 from .conftest import event, mqtt_config, probe, running, snapshot, watching
 
@@ -154,18 +154,12 @@ async def test_probe_name_with_wildcards_becomes_one_topic_level(broker: Mosquit
 
 
 def test_create_publisher_uses_the_site_prefix_and_honours_enabled() -> None:
-    base = """
-site = "unixwiz"
-[primary]
-targets = ["127.0.0.1"]
-[router]
-driver = "dry-run"
-""" + wan_tables()
-    cfg: Config = parse_config(base)
+    cfg: Config = parse_config(config_toml(site="unixwiz", mqtt=None))
     pub = create_publisher(cfg, Secrets())
     assert pub is not None
     assert pub.prefix == "dslfailover/unixwiz"
-    assert create_publisher(parse_config(base + "[mqtt]\nenabled = false\n"), Secrets()) is None
+    off = parse_config(config_toml(site="unixwiz", mqtt={"enabled": False}))
+    assert create_publisher(off, Secrets()) is None
 
 
 def test_a_prefix_with_wildcards_is_refused() -> None:

@@ -14,7 +14,7 @@ import pytest
 from daemon.lab.mosquitto import BrokerTls, Mosquitto
 from daemon.model import AuditEvent, EventKind
 from daemon.publish.mqtt import MqttPublisher
-from tests.conftest import free_port
+from tests.harness import free_port
 
 from .conftest import AT, WAIT, mqtt_config, running, snapshot, watching
 

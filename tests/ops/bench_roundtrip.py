@@ -22,7 +22,7 @@ from daemon.control import request
 from daemon.control.server import ControlServer
 from daemon.model import OperatorCommand, ProbeSummary
 from daemon.publish.metrics import Metrics
-from tests.conftest import free_port
+from tests.harness import free_port
 
 ROUNDS_CONTROL = 1000
 ROUNDS_SCRAPE = 200

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, MutableMapping
 from pathlib import Path
 from typing import Any
 
@@ -14,19 +14,9 @@ import structlog
 
 from daemon.cli import main
 from daemon.model import Action
-from tests.siteconf import wan_tables
+from tests.harness import daemon_config
 
 from .conftest import Recorder, server_in_thread
-
-CONFIG = """
-site = "unixwiz"
-[primary]
-targets = ["127.0.0.1"]
-[router]
-driver = "dry-run"
-""" + wan_tables() + """[control]
-socket = "{socket}"
-"""
 
 STATUS = {
     "site": "unixwiz",
@@ -52,7 +42,7 @@ STATUS = {
 
 
 @pytest.fixture(autouse=True)
-def server_logs() -> Iterator[list[dict[str, Any]]]:
+def server_logs() -> Iterator[list[MutableMapping[str, Any]]]:
     # The server runs in this process: keep its log lines out of the CLI's stdout.
     with structlog.testing.capture_logs() as logs:
         yield logs
@@ -65,9 +55,7 @@ def sock(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def config(tmp_path: Path, sock: Path) -> Path:
-    path = tmp_path / "dslfailover.toml"
-    path.write_text(CONFIG.format(socket=sock), encoding="utf-8")
-    return path
+    return daemon_config(tmp_path, site="unixwiz", control={"socket": str(sock)})
 
 
 def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:

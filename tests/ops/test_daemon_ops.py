@@ -7,10 +7,7 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
-import sys
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,49 +15,14 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import free_port
+from tests.harness import BIN, DaemonProcess, daemon_config, free_port, wait_until_sync
 
 pytestmark = [pytest.mark.root, pytest.mark.slow]
 
-BIN = Path(sys.executable).parent / "dslfailover"
 # Bounds the daemon's start until it reports `primary` (first probe rounds, router read).
 START_TIMEOUT = 20.0
 # Bounds one CLI run.
 CLI_TIMEOUT = 20.0
-# Bounds the daemon's exit after SIGTERM.
-STOP_TIMEOUT = 20.0
-
-CONFIG = """
-site = "ops"
-state_dir = "{state}"
-[primary]
-targets = ["127.0.0.1", "127.0.0.2"]
-interval = 0.2
-timeout = 0.3
-down_after = 3
-up_after = 5
-[router]
-driver = "dry-run"
-live_proof = false
-[router.primary]
-address = "10.91.0.2"
-netmask = "255.255.255.0"
-gateway = "10.91.0.1"
-[router.backup]
-address = "10.92.0.2"
-netmask = "255.255.255.0"
-gateway = "10.92.0.1"
-[mqtt]
-enabled = false
-[control]
-socket = "{socket}"
-[metrics]
-enabled = true
-host = "127.0.0.1"
-port = {port}
-[log]
-format = "json"
-"""
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -69,17 +31,20 @@ def cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 class Daemon:
+    """`dslfailover run` with metrics on a free port, asked through the CLI."""
+
     def __init__(self, tmp_path: Path) -> None:
         self.socket = tmp_path / "control.sock"
         self.port = free_port()
-        self.config = tmp_path / "dslfailover.toml"
-        self.config.write_text(CONFIG.format(state=tmp_path / "state", socket=self.socket,
-                                             port=self.port), encoding="utf-8")
+        self.config = daemon_config(
+            tmp_path, site="ops",
+            primary={"targets": ["127.0.0.1", "127.0.0.2"], "timeout": 0.3,
+                     "down_after": 3, "up_after": 5},
+            log={"format": "json"},
+            metrics={"enabled": True, "host": "127.0.0.1", "port": self.port})
         self.log = tmp_path / "daemon.log"
-        with self.log.open("wb") as out:
-            self.proc = subprocess.Popen([str(BIN), "run", "-c", str(self.config)],
-                                         stdout=out, stderr=subprocess.STDOUT,
-                                         start_new_session=True)
+        self.process = DaemonProcess(self.config, log=self.log)
+        self.proc = self.process.proc
 
     def status(self) -> dict[str, object]:
         done = cli("status", "--json", "-c", str(self.config))
@@ -87,28 +52,18 @@ class Daemon:
         result: dict[str, object] = json.loads(done.stdout)
         return result
 
+    def _in_state(self, name: str) -> bool:
+        if self.proc.poll() is not None:
+            raise AssertionError(f"daemon exited: {self.log.read_text()[-2000:]}")
+        return self.socket.exists() and self.status().get("state") == name
+
     def wait_for_state(self, name: str) -> dict[str, object]:
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"daemon exited: {self.log.read_text()[-2000:]}")
-            if self.socket.exists():
-                status = self.status()
-                if status.get("state") == name:
-                    return status
-            time.sleep(0.1)
-        raise AssertionError(f"no {name} within {START_TIMEOUT}s: "
-                             f"{self.log.read_text()[-2000:]}")
+        wait_until_sync(lambda: self._in_state(name), START_TIMEOUT, f"state {name}",
+                        detail=lambda: self.log.read_text()[-2000:], step=0.1)
+        return self.status()
 
     def stop(self) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
-        return self.proc.returncode
+        return self.process.terminate()
 
 
 @pytest.fixture

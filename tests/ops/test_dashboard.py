@@ -13,7 +13,7 @@ import aiomqtt
 import pytest
 
 from daemon.lab.mosquitto import Mosquitto
-from tests.conftest import free_port
+from tests.harness import free_port
 
 DASHBOARD = Path(__file__).resolve().parents[2] / "examples" / "dashboard.py"
 # Bounds one dashboard run (python start-up, connect, --wait, print).

@@ -22,7 +22,7 @@ from daemon.model import (
     StateSnapshot,
 )
 from daemon.publish.metrics import Metrics, MetricsError
-from tests.conftest import free_port
+from tests.harness import free_port
 
 # Bounds one scrape (connect, request, whole body).
 SCRAPE_TIMEOUT = 5.0

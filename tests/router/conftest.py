@@ -25,7 +25,7 @@ import pytest
 
 from router_drivers import RouterSettings, Secret, WanConfig
 from router_drivers.emulator import EmulatorOptions, RouterState, run_emulator
-from tests.conftest import free_port
+from tests.harness import free_port
 
 PRIMARY = WanConfig.parse("10.91.0.2", "255.255.255.248", "10.91.0.1")
 BACKUP = WanConfig.parse("10.92.0.10", "255.255.255.248", "10.92.0.9")

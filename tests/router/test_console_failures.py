@@ -17,7 +17,7 @@ from router_drivers import (
     WanConfig,
     create_driver,
 )
-from tests.conftest import free_port
+from tests.harness import free_port
 
 from .conftest import BACKUP, PASSWORD, PRIMARY, EmulatorFactory, telnet_settings
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from router_drivers import create_driver, iproute
-from tests.conftest import free_port
+from tests.harness import free_port
 
 from .conftest import BACKUP, PASSWORD, PRIMARY, telnet_settings
 from .test_cli_router import write_config
