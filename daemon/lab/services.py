@@ -70,21 +70,14 @@ class _LoggingSink(SmtpSink):
             fh.write(_sink_line(msg) + "\n")
 
 
-def _known_hosts_line(sshd: Sshd) -> str:
-    # the launcher writes `[host]:port`; for port 22 OpenSSH and asyncssh look up `host`
-    line = sshd.known_hosts.read_text(encoding="utf-8").strip()
-    if sshd.port == SSH_PORT:
-        line = line.replace(f"[{sshd.host}]:{sshd.port}", sshd.host, 1)
-    return line + "\n"
-
-
 def _write_client_files(sshd: Sshd, key_file: Path, known_hosts: Path) -> None:
     """The daemon's SSH key and known_hosts for the backup MX, where its config says."""
     shutil.copyfile(sshd.client_key, key_file)
     key_file.chmod(0o600)
     # asyncssh reads KEY.pub next to KEY when present: a stale one is a "mismatch"
     Path(f"{key_file}.pub").unlink(missing_ok=True)
-    known_hosts.write_text(_known_hosts_line(sshd), encoding="utf-8")
+    # the launcher names the host as OpenSSH and asyncssh look it up (`Sshd.host_pattern`)
+    shutil.copyfile(sshd.known_hosts, known_hosts)
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
