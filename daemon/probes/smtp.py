@@ -1,7 +1,8 @@
 """SMTP probe on asyncio streams: 220 banner, 250 to EHLO, QUIT, each step timed.
 
-The result says which step failed and what was seen, so an alarm reads like
-"ehlo: 554 go away" rather than "SMTP failed".
+The greeting itself is `postfix_sync.mailpath`'s, the one SMTP greeter (the backup
+MX's mail_path check speaks it over SSH); this module opens the TCP connection, times it
+and words the result, so an alarm reads like "ehlo: 554 go away" rather than "SMTP failed".
 """
 
 from __future__ import annotations
@@ -11,8 +12,7 @@ import contextlib
 import time
 from dataclasses import dataclass
 
-MAX_LINE = 2048        # a longer line is garbage, not SMTP
-MAX_EHLO_LINES = 100   # multi-line EHLO answers are short; more is a broken peer
+from postfix_sync.mailpath import MAX_LINE, GreetingFailed, ehlo, quit_session, read_banner
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,36 +23,22 @@ class SmtpResult:
     rtt_ms: float | None = None
 
 
-class _Bad(Exception):
-    def __init__(self, step: str, detail: str) -> None:
-        super().__init__(detail)
-        self.step = step
-        self.detail = detail
-
-
-async def _reply(reader: asyncio.StreamReader, step: str, timeout: float) -> tuple[int, str]:
-    """Read one (possibly multi-line) SMTP reply under `timeout`: (code, last line)."""
-    lines = 0
-    async with asyncio.timeout(timeout):
-        while True:
-            raw = await reader.readline()
-            if not raw:
-                raise _Bad(step, "connection closed")
-            if len(raw) > MAX_LINE or not raw.endswith(b"\n"):
-                raise _Bad(step, f"garbage: {raw[:60]!r}")
-            line = raw.decode("ascii", errors="replace").rstrip("\r\n")
-            code = line[:3]
-            if not code.isdigit() or (len(line) > 3 and line[3] not in " -"):
-                raise _Bad(step, f"not an SMTP reply: {line[:80]!r}")
-            lines += 1
-            if lines > MAX_EHLO_LINES:
-                raise _Bad(step, "endless reply")
-            if len(line) == 3 or line[3] == " ":
-                return int(code), line
+def _detail(exc: GreetingFailed, timeout: float) -> str:
+    if exc.failure == "code":
+        return exc.seen[-1]
+    if exc.failure == "closed":
+        return "connection closed"
+    if exc.failure == "timeout":
+        return f"no answer within {timeout:g}s"
+    if exc.failure == "endless":
+        return "endless reply"
+    if exc.failure == "garbage":
+        return f"garbage: {exc.raw[:60]!r}"
+    return f"not an SMTP reply: {exc.seen[-1][:80]!r}"
 
 
 async def smtp_probe(host: str, port: int, *, timeout: float,
-                     ehlo_name: str = "dslfailover.invalid") -> SmtpResult:
+                     ehlo_name: str) -> SmtpResult:
     """`timeout` bounds each step separately: connect, banner, EHLO, QUIT."""
     started = time.monotonic()
     step = "connect"
@@ -61,22 +47,15 @@ async def smtp_probe(host: str, port: int, *, timeout: float,
         async with asyncio.timeout(timeout):
             reader, writer = await asyncio.open_connection(host, port, limit=MAX_LINE * 2)
         step = "banner"
-        code, line = await _reply(reader, step, timeout)
-        if code != 220:
-            return SmtpResult(False, step, line)
+        await read_banner(reader, timeout=timeout)
         step = "ehlo"
-        writer.write(f"EHLO {ehlo_name}\r\n".encode("ascii"))
-        code, line = await _reply(reader, step, timeout)
-        if code != 250:
-            return SmtpResult(False, step, line)
+        lines = await ehlo(reader, writer, helo=ehlo_name, timeout=timeout)
         rtt = (time.monotonic() - started) * 1000.0
         step = "quit"
-        writer.write(b"QUIT\r\n")
-        with contextlib.suppress(_Bad, TimeoutError, OSError):
-            await _reply(reader, step, timeout)  # a sloppy QUIT is not a failure
-        return SmtpResult(True, "done", line, rtt)
-    except _Bad as exc:
-        return SmtpResult(False, exc.step, exc.detail)
+        await quit_session(reader, writer, timeout=timeout)
+        return SmtpResult(True, "done", lines[-1], rtt)
+    except GreetingFailed as exc:
+        return SmtpResult(False, exc.step, _detail(exc, timeout))
     except TimeoutError:
         return SmtpResult(False, step, f"no answer within {timeout:g}s")
     except (OSError, ValueError) as exc:  # ValueError: line over the stream limit

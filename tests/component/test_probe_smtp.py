@@ -11,6 +11,7 @@ from aiosmtpd.controller import Controller
 from daemon.probes.smtp import smtp_probe
 from tests.harness import free_port
 
+EHLO = "probe-test.invalid"
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
 
@@ -34,7 +35,7 @@ def test_real_smtp_server_passes() -> None:
     controller = Controller(object(), hostname="127.0.0.1", port=port)
     controller.start()
     try:
-        result = asyncio.run(smtp_probe("127.0.0.1", port, timeout=2.0))
+        result = asyncio.run(smtp_probe("127.0.0.1", port, timeout=2.0, ehlo_name=EHLO))
     finally:
         controller.stop()
     assert result.ok, result
@@ -43,7 +44,7 @@ def test_real_smtp_server_passes() -> None:
 
 
 async def test_refused_connection_fails_at_connect() -> None:
-    result = await smtp_probe("127.0.0.1", free_port(), timeout=1.0)
+    result = await smtp_probe("127.0.0.1", free_port(), timeout=1.0, ehlo_name=EHLO)
     assert not result.ok
     assert result.step == "connect"
     assert "ConnectionRefused" in result.detail
@@ -55,7 +56,7 @@ async def test_slow_banner_times_out_at_banner(peer: Callable[[Handler], Awaitab
         writer.close()
 
     port = await peer(slow)
-    result = await smtp_probe("127.0.0.1", port, timeout=0.3)
+    result = await smtp_probe("127.0.0.1", port, timeout=0.3, ehlo_name=EHLO)
     assert (result.ok, result.step) == (False, "banner")
     assert "no answer within 0.3s" in result.detail
 
@@ -68,7 +69,7 @@ async def test_5xx_banner_is_reported_with_the_line(
         writer.close()
 
     port = await peer(busy)
-    result = await smtp_probe("127.0.0.1", port, timeout=1.0)
+    result = await smtp_probe("127.0.0.1", port, timeout=1.0, ehlo_name=EHLO)
     assert (result.ok, result.step, result.detail) == (False, "banner", "554 5.3.2 not today")
 
 
@@ -81,7 +82,7 @@ async def test_ehlo_refused(peer: Callable[[Handler], Awaitable[int]]) -> None:
         writer.close()
 
     port = await peer(picky)
-    result = await smtp_probe("127.0.0.1", port, timeout=1.0)
+    result = await smtp_probe("127.0.0.1", port, timeout=1.0, ehlo_name=EHLO)
     assert (result.ok, result.step) == (False, "ehlo")
     assert "550" in result.detail
 
@@ -93,7 +94,7 @@ async def test_garbage_is_reported_not_raised(peer: Callable[[Handler], Awaitabl
         writer.close()
 
     port = await peer(noise)
-    result = await smtp_probe("127.0.0.1", port, timeout=1.0)
+    result = await smtp_probe("127.0.0.1", port, timeout=1.0, ehlo_name=EHLO)
     assert (result.ok, result.step) == (False, "banner")
     assert "not an SMTP reply" in result.detail
 
@@ -106,7 +107,7 @@ async def test_endless_line_is_garbage(peer: Callable[[Handler], Awaitable[int]]
         writer.close()
 
     port = await peer(flood)
-    result = await smtp_probe("127.0.0.1", port, timeout=1.0)
+    result = await smtp_probe("127.0.0.1", port, timeout=1.0, ehlo_name=EHLO)
     assert not result.ok
     assert result.step == "banner"
 
@@ -123,6 +124,6 @@ async def test_multiline_ehlo_is_read_to_the_end(
         writer.close()
 
     port = await peer(good)
-    result = await smtp_probe("127.0.0.1", port, timeout=1.0)
+    result = await smtp_probe("127.0.0.1", port, timeout=1.0, ehlo_name=EHLO)
     assert result.ok
     assert result.detail == "250 8BITMIME"
