@@ -26,8 +26,9 @@ from daemon.machine import (
     step,
 )
 from daemon.model import Action, Circuit, LinkHealth, MailPath, OperatorCommand, State
+from tests.unit.machine_setup import machine_cfg
 
-CFG = MachineConfig(hold_down=300, hold_down_max=3600, flap_window=3600, mx=True)
+CFG = machine_cfg(hold_down=300, hold_down_max=3600, flap_window=3600, mx=True)
 
 
 def cmd(action: Action, reason: str = "") -> Command:

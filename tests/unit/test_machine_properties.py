@@ -24,9 +24,10 @@ from daemon.machine import (
     step,
 )
 from daemon.model import Action, Circuit, OperatorCommand, State
+from tests.unit.machine_setup import machine_cfg
 
 configs = st.builds(
-    MachineConfig,
+    machine_cfg,
     failback_mode=st.sampled_from(["manual", "auto", "trial"]),
     hold_down=st.sampled_from([0.0, 5.0, 60.0]),
     hold_down_max=st.sampled_from([60.0, 600.0]),
