@@ -34,11 +34,16 @@ def config_error_exit(err: ConfigError) -> NoReturn:
 
 def load_or_exit(args: argparse.Namespace, *, secrets: bool = True) -> tuple[Config, Secrets]:
     """Load and validate the config (and its secrets); on any problem exit 78."""
+    path = config_path(args.config)
     try:
-        cfg = load_config(config_path(args.config))
-        sec = load_secrets(cfg) if secrets else Secrets()
+        cfg = load_config(path)
     except ConfigError as err:
         config_error_exit(err)
+    try:
+        sec = load_secrets(cfg) if secrets else Secrets()
+    except ConfigError as err:
+        # the secret files are the config's: their problems are reported under its path
+        config_error_exit(ConfigError(str(path), err.problems))
     return cfg, sec
 
 

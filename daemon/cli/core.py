@@ -8,8 +8,8 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
-from ..config import Config, ConfigError, Secrets, config_path, load_config, load_secrets
-from .common import add_config_arg, config_error_exit, print_json
+from ..config import Config, Secrets, config_path
+from .common import add_config_arg, load_or_exit, print_json
 
 EXIT_NOPERM = 77  # EX_NOPERM: no way to send ICMP (systemd does not restart on it)
 
@@ -59,21 +59,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return demo_main(args.json, args.console)
 
 
-def _load(args: argparse.Namespace) -> tuple[Config, Secrets]:
-    problems: list[str] = []
-    path = config_path(args.config)
-    try:
-        cfg = load_config(path)
-    except ConfigError as err:
-        config_error_exit(err)
-    try:
-        secrets = load_secrets(cfg)
-    except ConfigError as err:
-        problems = err.problems
-        config_error_exit(ConfigError(str(path), problems))
-    return cfg, secrets
-
-
 def _live_proof_line(cfg: Config) -> str:
     """What `check` says about the live proof after a move."""
     from ..model import Circuit
@@ -89,7 +74,7 @@ def _live_proof_line(cfg: Config) -> str:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    cfg, secrets = _load(args)
+    cfg, secrets = load_or_exit(args)
     p, r = cfg.primary, cfg.router
     worst = (p.down_after - 1) * p.interval + p.interval + p.timeout
     lines = [
@@ -127,7 +112,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from ..probes.icmp import ProbeSetupError
     from ..publish import logs
 
-    cfg, secrets = _load(args)
+    cfg, secrets = load_or_exit(args)
     logs.configure(args.log_format or cfg.log.format, cfg.log.level, site=cfg.site)
     try:
         asyncio.run(Daemon(cfg, secrets).run())
@@ -193,7 +178,7 @@ async def run_probes(cfg: Config, secrets: Secrets) -> list[ProbeCheck]:
 
 
 def cmd_probe(args: argparse.Namespace) -> int:
-    cfg, secrets = _load(args)
+    cfg, secrets = load_or_exit(args)
     checks = asyncio.run(run_probes(cfg, secrets))
     ok = all(c.ok for c in checks)
     if args.json:

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 from router_drivers import RouterDriver, RouterError, RouterReading, WanConfig, create_driver
 
 from ..config import EXIT_CONFIG, Config
+from ..executor import classify
 from ..wiring import router_settings
 from .common import add_config_arg, load_or_exit, print_json
 
@@ -75,11 +76,8 @@ def _driver(args: argparse.Namespace) -> tuple[Config, RouterDriver]:
 
 
 def _circuit(cfg: Config, wan: WanConfig) -> str:
-    if wan == cfg.router.primary.wan():
-        return "primary"
-    if wan == cfg.router.backup.wan():
-        return "backup"
-    return "unknown"
+    """Which circuit `wan` is, by the executor's rule (`classify`)."""
+    return classify(wan, cfg.router.primary.wan(), cfg.router.backup.wan()).value
 
 
 def _save_transcript(driver: RouterDriver, path: Path | None) -> None:
