@@ -34,21 +34,23 @@ class MxWorld:
     def nexthop(self) -> str:
         return f"smtp:[127.0.0.1]:{self.sink.port}"
 
-    def settings(self, **changes: object) -> MxSettings:
+    def fields(self, **changes: object) -> dict[str, object]:
+        """This world's MX settings by name, with `changes` (MxSettings and the daemon
+        config's `[backup_mx]` table use the same names)."""
         base: dict[str, object] = dict(
             host="127.0.0.1", port=self.sshd.port, user=self.sshd.user,
             key_file=self.sshd.client_key, known_hosts=self.sshd.known_hosts,
             domain=DOMAIN, nexthop=self.nexthop, config_dir=self.postfix.config_dir,
             connect_timeout=5.0, command_timeout=10.0, smtp_timeout=3.0)
-        base.update(changes)
-        return MxSettings(**base)  # type: ignore[arg-type]
+        return {**base, **changes}
 
-    def backup_mx_table(self) -> str:
-        """The daemon config's `[backup_mx]` table for this world (keys a test adds follow)."""
-        return (f'[backup_mx]\nhost = "127.0.0.1"\nport = {self.sshd.port}\n'
-                f'user = "{self.sshd.user}"\nkey_file = "{self.sshd.client_key}"\n'
-                f'known_hosts = "{self.sshd.known_hosts}"\ndomain = "{DOMAIN}"\n'
-                f'nexthop = "{self.nexthop}"\nconfig_dir = "{self.postfix.config_dir}"\n')
+    def settings(self, **changes: object) -> MxSettings:
+        return MxSettings(**self.fields(**changes))  # type: ignore[arg-type]
+
+    def backup_mx_section(self, **changes: object) -> dict[str, object]:
+        """The daemon config's `[backup_mx]` table for this world, as harness sections."""
+        return {k: str(v) if isinstance(v, Path) else v
+                for k, v in self.fields(**changes).items() if v is not None}
 
     async def write_map(self, path: Path, text: str | bytes, *, build: bool = True) -> None:
         """Write a map source; with build, postmap it (as an admin would)."""

@@ -9,78 +9,29 @@ verified again and, repair being allowed, fixed.
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
-import signal
-import subprocess
-import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from daemon.control import ControlError, request
 from postfix_sync.maps import parse_map
 from router_drivers.emulator import EmulatorOptions, run_emulator
-from tests.siteconf import PRIMARY, wan_tables
+from tests.harness import PRIMARY, daemon_config, daemon_process, secret_file
 
 from .conftest import DOMAIN, MxWorld
 
 pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.root, pytest.mark.slow]
 
-BIN = Path(sys.executable).parent / "dslfailover"
+PASSWORD = "repair-pw"
 
 
 def config(tmp: Path, w: MxWorld, router_port: int) -> Path:
-    (tmp / "router.password").write_text("repair-pw\n")
-    path = tmp / "dslfailover.toml"
-    path.write_text(f"""
-site = "repaircrash"
-state_dir = "{tmp / 'state'}"
-[primary]
-targets = ["127.0.0.1"]
-[router]
-driver = "netopia-cli"
-host = "127.0.0.1"
-port = {router_port}
-password_file = "router.password"
-{wan_tables()}
-{w.backup_mx_table()}repair = true
-smtp_timeout = 3.0
-[mqtt]
-enabled = false
-[control]
-socket = "{tmp / 'control.sock'}"
-""")
-    return path
-
-
-def start(cfg: Path, log: Path) -> subprocess.Popen[bytes]:
-    with log.open("ab") as out:
-        return subprocess.Popen([str(BIN), "run", "-c", str(cfg), "--log-format", "json"],
-                                stdout=out, stderr=out, start_new_session=True)
-
-
-async def status(sock: Path, pred: Any, timeout: float = 60.0) -> dict[str, Any]:
-    async with asyncio.timeout(timeout):
-        while True:
-            try:
-                answer = await request(sock, {"op": "status"}, timeout=5)
-                if pred(answer["status"]):
-                    return dict(answer["status"])
-            except ControlError:
-                pass
-            await asyncio.sleep(0.05)
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=40)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
+    secret_file(tmp / "router.password", PASSWORD)
+    return daemon_config(
+        tmp, site="repaircrash",
+        router={"driver": "netopia-cli", "host": "127.0.0.1", "port": router_port,
+                "password_file": "router.password"},
+        backup_mx=w.backup_mx_section(repair=True))
 
 
 async def test_kill_during_a_repair_leaves_the_map_whole_and_the_restart_finishes_it(
@@ -88,31 +39,24 @@ async def test_kill_during_a_repair_leaves_the_map_whole_and_the_restart_finishe
     wrong = f"# transport\nexample.org  smtp:[127.0.0.2]\n{DOMAIN}  smtp:[127.0.0.9]:25\n"
     await mx.transport(wrong)
     log = tmp_path / "daemon.log"
-    async with run_emulator("cli", PRIMARY, options=EmulatorOptions(password="repair-pw")
+    async with run_emulator("cli", PRIMARY, options=EmulatorOptions(password=PASSWORD)
                             ) as (_, port, _router):
         cfg = config(tmp_path, mx, port)
-        sock = tmp_path / "control.sock"
-        first = start(cfg, log)
-        try:
-            await status(sock, lambda s: s.get("state") == "primary")
-            await request(sock, {"op": "command", "action": "failover", "reason": "test"})
-            await status(sock, lambda s: s.get("mx_action") == "repair")
-            await asyncio.sleep(0.3)  # inside the repair: SFTP, postmap, reload
-            os.killpg(first.pid, signal.SIGKILL)
-            first.wait(timeout=10)
-        finally:
-            stop(first)
+        with daemon_process(cfg, log=log, args=["--log-format", "json"]) as first:
+            await first.wait_state("primary", timeout=60)
+            await first.command("failover")
+            await first.wait(lambda s: s.get("mx_action") == "repair", "the MX repair",
+                             timeout=60)
+            first.kill9()
         source = parse_map(mx.postfix.transport.read_text(), "transport")
         entries = [e for e in source.entries if e.key == DOMAIN]
         assert len(entries) == 1  # whole: the old entry or the repaired one, never both
         assert entries[0].value in ("smtp:[127.0.0.9]:25", mx.nexthop)
 
-        second = start(cfg, log)
-        try:
-            final = await status(sock, lambda s: s.get("state") == "backup"
-                                 and s.get("mail_path") == "ok")
-        finally:
-            stop(second)
+        with daemon_process(cfg, log=log, args=["--log-format", "json"]) as second:
+            final = await second.wait(lambda s: s.get("state") == "backup"
+                                      and s.get("mail_path") == "ok",
+                                      "state backup with the mail path ok", timeout=60)
     assert final["circuit"] == "backup"
     interrupted = [json.loads(line)["event"] for line in log.read_text().splitlines()
                    if "interrupted before it finished" in line]

@@ -13,11 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from daemon.app import Daemon
-from daemon.config import load_config, load_secrets
 from daemon.lab.postfix import RETRY_DELAY
 from daemon.model import Action, EventKind, MailPath, OperatorCommand, State
-from tests.siteconf import wan_tables
+from tests.harness import daemon_config, running_daemon, wait_daemon
 
 from .conftest import MxWorld
 from .test_flush import _queue_one_while_sink_down
@@ -25,46 +23,20 @@ from .test_flush import _queue_one_while_sink_down
 pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.root, pytest.mark.slow]
 
 
-def daemon_config(tmp: Path, w: MxWorld) -> Path:
-    path = tmp / "dslfailover.toml"
-    path.write_text(f"""
-site = "mxtest"
-state_dir = "{tmp / 'state'}"
-[primary]
-targets = ["127.0.0.1"]
-[router]
-driver = "dry-run"
-{wan_tables()}{w.backup_mx_table()}smtp_timeout = 3.0
-[mqtt]
-enabled = false
-[control]
-socket = "{tmp / 'control.sock'}"
-""")
-    return path
-
-
 async def test_failover_verifies_the_mx_and_the_flush_delivers_the_queued_mail(
         mx: MxWorld, tmp_path: Path) -> None:
     await _queue_one_while_sink_down(mx, "queued-during-outage")
     delivered_before = len(mx.sink.received)
-    cfg = load_config(daemon_config(tmp_path, mx))
-    daemon = Daemon(cfg, load_secrets(cfg))
-    task = asyncio.create_task(daemon.run())
+    cfg = daemon_config(tmp_path, site="mxtest", backup_mx=mx.backup_mx_section())
     loop = asyncio.get_running_loop()
-    try:
-        async with asyncio.timeout(30):
-            while daemon.ctx is None or daemon.ctx.state != State.PRIMARY:
-                await asyncio.sleep(0.05)
+    async with running_daemon(cfg, ready=[State.PRIMARY], timeout=30) as daemon:
         started = loop.time()
         await daemon.submit(OperatorCommand(Action.FAILOVER, "primary cut", "pytest"))
         await mx.sink.wait_for(delivered_before + 1, timeout=30)
         delay = mx.sink.received[-1].at - started
-        async with asyncio.timeout(30):  # the flush action reports after the delivery
-            while not daemon.ctx.flushed:
-                await asyncio.sleep(0.05)
-    finally:
-        daemon.stop.set()
-        await asyncio.wait_for(task, 30)
+        # the flush action reports after the delivery
+        await wait_daemon(daemon, lambda d: d.ctx is not None and d.ctx.flushed,
+                          "the flush to be reported", timeout=30)
     print(f"\nfailover command -> queued mail delivered: {delay:.2f} s "
           f"(Postfix's own retry: {RETRY_DELAY} s)")
     assert b"Subject: queued-during-outage" in mx.sink.received[-1].content
