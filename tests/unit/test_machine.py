@@ -3,31 +3,51 @@
 from __future__ import annotations
 
 import itertools
+import json
 from dataclasses import replace
+from pathlib import Path
+from typing import TypeVar
 
+import pytest
+
+from daemon.config import BackupMxConfig, Config
 from daemon.machine import (
+    ALLOWED,
+    RULES,
     ApplyWan,
+    Cause,
     Command,
     Context,
     Decision,
     FlushMx,
     MachineConfig,
     MailPathChanged,
+    MxJob,
     MxResult,
+    NoteKind,
     PrimaryDown,
     PrimaryUp,
+    ProbePlan,
+    ProbeVia,
     ReadRouter,
     RepairMx,
+    RouterJob,
     RouterResult,
     Tick,
+    TransitionNotAllowed,
     VerifyMx,
     hold_down,
+    machine_config,
+    probe_plan,
     start,
     step,
 )
+from daemon.machine_builder import Builder
 from daemon.model import Action, Circuit, LinkHealth, MailPath, OperatorCommand, State
+from tests.harness import config_dict
 from tests.unit.machine_setup import machine_cfg
 
+T = TypeVar("T")
 CFG = machine_cfg(hold_down=300, hold_down_max=3600, flap_window=3600, mx=True)
 
 
@@ -42,7 +62,7 @@ def on(cfg: MachineConfig, circuit: Circuit, now: float = 0.0) -> Context:
     return step(d.ctx, RouterResult(read.action_id, True, circuit), now).ctx
 
 
-def only(d: Decision, kind: type) -> object:
+def only(d: Decision, kind: type[T]) -> T:
     found = [a for a in d.actions if isinstance(a, kind)]
     assert len(found) == 1, d.actions
     return found[0]
@@ -352,3 +372,125 @@ def test_a_router_that_runs_the_new_config_but_does_not_route_is_a_fault_on_that
     (t,) = [t for t in d.transitions if t.to_state == State.FAULT]
     assert t.evidence["durations_s"] == {"detect": 2.0, "dialogue": 0.3, "live_proof": 15.0}
     assert not any(isinstance(a, VerifyMx) for a in d.actions)
+
+
+def test_a_failed_apply_still_wanted_after_hold_resume_and_a_failed_read() -> None:
+    ctx = on(CFG, Circuit.PRIMARY)
+    d = step(ctx, PrimaryDown(), 1.0)
+    apply = only(d, ApplyWan)
+    d = step(d.ctx, cmd(Action.HOLD), 2.0)
+    d = step(d.ctx, RouterResult(apply.action_id, True, Circuit.UNKNOWN), 3.0)
+    d = step(d.ctx, cmd(Action.RESUME), 4.0)
+    assert d.ctx.state == State.STARTING
+    d = step(d.ctx, RouterResult(only(d, ReadRouter).action_id, False, detail="refused"), 5.0)
+    assert d.ctx.state == State.FAULT
+    d = step(d.ctx, Tick(), 100.0)  # the retry goes where the failed apply wanted to go
+    assert only(d, ApplyWan).circuit == Circuit.BACKUP
+    assert d.transitions[0].reason == "retry 1: failover"
+
+
+# -- the table ------------------------------------------------------------------------
+
+
+def test_every_state_has_a_row_and_what_a_row_leaves_out_is_the_documented_gaps() -> None:
+    assert set(RULES) == set(State)
+    events = {Tick, PrimaryDown, PrimaryUp, MailPathChanged, RouterResult, MxResult, Command}
+    ignored = {(s, e) for s in State for e in events if e not in RULES[s]}
+    assert all(set(row) <= events for row in RULES.values())
+    assert ignored == {
+        (State.STARTING, Tick), (State.FAILING_OVER, Tick), (State.FAILING_BACK, Tick),
+        (State.HELD, Tick), (State.PRIMARY, RouterResult), (State.BACKUP, RouterResult)}
+
+
+def test_an_ignored_event_changes_nothing() -> None:
+    ctx = on(CFG, Circuit.PRIMARY)
+    d = step(ctx, RouterResult(ctx.next_id - 1, True, Circuit.BACKUP), 5.0)
+    assert (d.ctx, d.actions, d.transitions, d.notes) == (ctx, (), (), ())
+
+
+def test_the_builder_refuses_a_transition_that_is_not_allowed() -> None:
+    assert State.BACKUP not in ALLOWED[State.PRIMARY]
+    b = Builder(on(CFG, Circuit.PRIMARY), 1.0, ALLOWED)
+    with pytest.raises(TransitionNotAllowed, match="primary -> backup"):
+        b.go(State.BACKUP, "a router on backup is never seen from primary", Cause.ROUTER)
+    assert b.transitions == []
+    assert all(s not in ALLOWED[s] for s in State)  # a transition changes the state
+
+
+def test_causes_are_the_metrics_label_vocabulary() -> None:
+    assert [c.value for c in Cause] == [
+        "primary_down", "primary_up", "trial", "retry", "router", "action_failed", "operator"]
+
+
+def test_job_kinds_and_note_kinds_are_strings_in_the_status_json() -> None:
+    assert [k.value for k in RouterJob] == ["read", "apply"]
+    assert [k.value for k in MxJob] == ["verify", "repair", "flush"]
+    assert [k.value for k in NoteKind] == ["command", "probe_alarm", "action"]
+    d = start(CFG, 0.0)
+    assert json.dumps({"router_action": d.ctx.router_job_kind}) == '{"router_action": "read"}'
+    d = step(d.ctx, RouterResult(only(d, ReadRouter).action_id, True, Circuit.BACKUP), 1.0)
+    assert json.dumps({"mx_action": d.ctx.mx_job_kind}) == '{"mx_action": "verify"}'
+
+
+# -- feedback to the supervisor -------------------------------------------------------
+
+
+def test_the_monitor_is_reset_when_the_router_moved_or_was_found() -> None:
+    d = start(CFG, 0.0)
+    assert not d.reset_monitor
+    d = step(d.ctx, RouterResult(only(d, ReadRouter).action_id, True, Circuit.PRIMARY), 1.0)
+    assert d.reset_monitor  # starting -> primary: found
+    d = step(d.ctx, PrimaryDown(), 2.0)
+    assert not d.reset_monitor  # primary -> failing_over: not moved yet
+    d = step(d.ctx, RouterResult(only(d, ApplyWan).action_id, True, Circuit.BACKUP), 3.0)
+    assert not d.reset_monitor  # on backup, but `backup` waits for the MX check
+    d = step(d.ctx, MxResult(only(d, VerifyMx).action_id, True), 4.0)
+    assert d.reset_monitor  # failing_over -> backup
+    d = step(d.ctx, cmd(Action.HOLD), 5.0)
+    d = step(d.ctx, cmd(Action.RESUME), 6.0)
+    assert [t.to_state for t in d.transitions] == [State.BACKUP]
+    assert not d.reset_monitor  # held -> backup: the router did not move
+
+
+def test_the_probe_plan_follows_the_circuit_and_the_failback_mode() -> None:
+    primary = ProbePlan(True, ProbeVia.PRIMARY)
+    assert start(CFG, 0.0).probe == primary
+    assert probe_plan(on(CFG, Circuit.PRIMARY)) == primary
+    ctx = on(CFG, Circuit.BACKUP)
+    assert probe_plan(ctx) == ProbePlan(False, None)  # manual: nothing to probe through
+    auto = replace(ctx, cfg=replace(CFG, failback_mode="auto"))
+    assert probe_plan(auto) == ProbePlan(True, ProbeVia.FAILBACK)
+    d = step(ctx, cmd(Action.FAILBACK), 1.0)
+    assert (d.ctx.state, d.probe) == (State.FAILING_BACK, ProbePlan(False, None))
+    d = step(d.ctx, RouterResult(only(d, ApplyWan).action_id, True, Circuit.PRIMARY), 2.0)
+    assert d.probe == primary
+    # a fault with the router on backup probes as on backup
+    assert probe_plan(replace(ctx, state=State.FAULT)) == ProbePlan(False, None)
+
+
+# -- configuration --------------------------------------------------------------------
+
+
+def test_machine_config_takes_every_value_from_the_config(tmp_path: Path) -> None:
+    mx = {"host": "mx.example.net", "key_file": str(tmp_path / "k"),
+          "known_hosts": str(tmp_path / "kh"), "domain": "example.net",
+          "nexthop": "smtp:[192.0.2.1]:25", "repair": True, "flush": False,
+          "verify_interval": 120.0, "reflush_after": 10.0}
+    cfg = Config.model_validate(config_dict(
+        failback={"mode": "trial", "hold_down": 30.0, "hold_down_max": 90.0,
+                  "flap_window": 600.0, "trial_interval": 300.0, "trial_check": 20.0},
+        actions={"retry_initial": 2.0, "retry_max": 60.0}, backup_mx=mx))
+    assert machine_config(cfg) == MachineConfig(
+        failback_mode="trial", hold_down=30.0, hold_down_max=90.0, flap_window=600.0,
+        trial_interval=300.0, trial_check=20.0, retry_initial=2.0, retry_max=60.0,
+        mx=True, repair=True, flush=False, verify_interval=120.0, reflush_after=10.0)
+
+
+def test_without_a_backup_mx_the_mx_fields_are_the_sections_defaults_and_unused() -> None:
+    got = machine_config(Config.model_validate(config_dict()))
+    defaults = BackupMxConfig.model_fields
+    assert not got.mx
+    assert (got.repair, got.flush, got.verify_interval, got.reflush_after) == tuple(
+        defaults[k].default for k in ("repair", "flush", "verify_interval", "reflush_after"))
+    d = on(got, Circuit.BACKUP)
+    assert d.mx_job is None and step(d, Tick(), 10_000.0).actions == ()

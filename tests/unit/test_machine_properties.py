@@ -1,25 +1,37 @@
-"""Property tests: random event sequences never break the machine's invariants."""
+"""Property tests: random event sequences never break the machine's invariants.
+
+The invariants are those listed in daemon/machine.py's docstring, plus: each transition's
+cause is the label that the reason's text used to be parsed into (`_reason_kind`, a
+private copy of what daemon/app.py did), so the metrics keep their labels byte for byte.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from daemon.machine import (
+    ALLOWED,
     ApplyWan,
     Command,
     Context,
+    Decision,
     MachineConfig,
     MailPathChanged,
     MxAction,
     MxResult,
     PrimaryDown,
     PrimaryUp,
+    ProbePlan,
+    ProbeVia,
     ReadRouter,
+    RouterJob,
     RouterResult,
     Tick,
+    Transition,
     start,
     step,
 )
@@ -36,21 +48,29 @@ configs = st.builds(
     mx=st.booleans(),
     repair=st.booleans(),
     flush=st.booleans(),
+    reflush_after=st.sampled_from([0.0, 3.0]),
+    verify_interval=st.sampled_from([10.0, 300.0]),
 )
 
-# What happens next: the world's events, or the executor finishing what is in flight.
+# What happens next: the world's events, or the executor finishing what is in flight
+# (twice as likely as the others, so that runs get deep into failovers and failbacks).
+_done = st.one_of(
+    st.tuples(st.just("router_done"), st.sampled_from(["ok", "ok", "fail", "unknown"])),
+    st.tuples(st.just("mx_done"), st.booleans()),
+)
 steps = st.lists(
     st.one_of(
+        _done, _done,
         st.tuples(st.just("tick"), st.floats(0.0, 400.0)),
         st.tuples(st.just("down"), st.floats(0.0, 5.0)),
         st.tuples(st.just("up"), st.floats(0.0, 5.0)),
         st.tuples(st.just("mail"), st.booleans()),
-        st.tuples(st.just("router_done"), st.sampled_from(["ok", "fail", "unknown"])),
-        st.tuples(st.just("mx_done"), st.booleans()),
-        st.tuples(st.just("cmd"), st.sampled_from(list(Action))),
+        st.tuples(st.just("cmd"), st.tuples(st.sampled_from(list(Action)),
+                                            st.sampled_from(["", "prop", "line: fixed"]),
+                                            st.sampled_from(["test", "uid 1000", "a:b"]))),
         st.tuples(st.just("stale"), st.integers(1000, 2000)),
     ),
-    max_size=60,
+    min_size=10, max_size=80,
 )
 
 
@@ -84,20 +104,68 @@ def check(before: Context, after: Context, actions: tuple[object, ...], world: W
             assert a.circuit == expected
         else:
             assert after.state in (State.STARTING, State.FAULT)
-    # every transition has a reason and really changes state
+    # every transition is allowed, has a reason and the cause its reason used to be
+    # parsed into, and really changes state; transitions chain
+    state = before.state
     for t in transitions:
-        assert t.reason  # type: ignore[attr-defined]
-        assert t.from_state != t.to_state  # type: ignore[attr-defined]
-    if after.state != before.state:
-        assert transitions
+        assert isinstance(t, Transition)
+        assert t.from_state == state and t.to_state in ALLOWED[t.from_state]
+        assert t.reason and t.cause == _reason_kind(t.reason)
+        assert t.from_state != t.to_state
+        state = t.to_state
+    assert state == after.state
+    # the router job in flight fits the state
+    kind = after.router_job_kind
+    assert (kind is None) == (after.router_job is None)
+    if after.state in (State.PRIMARY, State.BACKUP):
+        assert kind is None
+    elif after.state in (State.STARTING, State.FAULT):
+        assert kind in (None, RouterJob.READ)
+    elif after.state == State.FAILING_BACK:
+        assert kind == RouterJob.APPLY
+    elif after.state == State.FAILING_OVER:
+        assert kind in (None, RouterJob.APPLY)
 
 
-@settings(max_examples=400, deadline=None)
-@given(cfg=configs, script=steps)
-def test_random_event_sequences_keep_the_invariants(cfg: MachineConfig, script: list) -> None:
+def check_feedback(d: object) -> None:
+    """reset_monitor and the probe plan, as the supervisor used to derive them."""
+    assert isinstance(d, Decision)
+    assert d.reset_monitor == any(
+        t.to_state in (State.PRIMARY, State.BACKUP) and t.from_state in (
+            State.FAILING_OVER, State.FAILING_BACK, State.STARTING, State.FAULT)
+        for t in d.transitions)
+    ctx = d.ctx
+    on_backup = ctx.circuit == Circuit.BACKUP or ctx.state in (State.BACKUP,
+                                                               State.FAILING_BACK)
+    if not on_backup:
+        assert d.probe == ProbePlan(True, ProbeVia.PRIMARY)
+    elif ctx.cfg.failback_mode == "auto":
+        assert d.probe == ProbePlan(True, ProbeVia.FAILBACK)
+    else:
+        assert d.probe == ProbePlan(False, None)
+
+
+def _reason_kind(reason: str) -> str:
+    """daemon/app.py's reason_kind() as it was: the metrics label parsed from a reason."""
+    for prefix, kind in (("primary down", "primary_down"), ("trial", "trial"),
+                         ("retry", "retry"), ("router", "router"), ("cannot read", "router"),
+                         ("failover failed", "action_failed"),
+                         ("failback failed", "action_failed"), ("primary up", "primary_up")):
+        if reason.startswith(prefix):
+            return kind
+    if " by " in reason.split(":")[0]:
+        return "operator"
+    return "other"
+
+
+@settings(max_examples=600, deadline=None)
+@given(cfg=configs, script=steps, circuit=st.sampled_from([Circuit.PRIMARY, Circuit.BACKUP]))
+def test_random_event_sequences_keep_the_invariants(
+        cfg: MachineConfig, script: list[tuple[str, Any]], circuit: Circuit) -> None:
     now = 0.0
     d = start(cfg, now)
-    world = World()
+    check_feedback(d)
+    world = World(circuit=circuit)  # where the router is at start
     world.router = d.actions[0]  # type: ignore[assignment]
     ctx = d.ctx
     for kind, arg in script:
@@ -131,11 +199,12 @@ def test_random_event_sequences_keep_the_invariants(cfg: MachineConfig, script: 
             event = MxResult(world.mx.action_id, arg)
             world.mx = None
         elif kind == "cmd":
-            event = Command(OperatorCommand(arg, "prop", "test"))
+            event = Command(OperatorCommand(*arg))
         else:
             event = RouterResult(arg, True, Circuit.BACKUP)
         d = step(ctx, event, now)  # type: ignore[arg-type]
         check(ctx, d.ctx, d.actions, world, d.transitions)
+        check_feedback(d)
         for a in d.actions:
             if isinstance(a, ApplyWan | ReadRouter):
                 world.router = a
