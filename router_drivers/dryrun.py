@@ -6,13 +6,14 @@ Used by `--dry-run`, by the core tests and by anyone trying the daemon without a
 from __future__ import annotations
 
 import contextlib
-import logging
+
+import structlog
 
 from .base import RouterSettings, WanConfig
 from .errors import RouterError
 from .skeleton import ApplySkeleton, RouterReading, no_session
 
-log = logging.getLogger(__name__)
+log = structlog.get_logger(__name__)
 
 
 class DryRunDriver(ApplySkeleton[None]):
@@ -32,7 +33,7 @@ class DryRunDriver(ApplySkeleton[None]):
 
     async def _write(self, s: None, current: RouterReading, target: WanConfig) -> None:
         self._transcript.note(f"would set address, netmask, gateway to {target} and save")
-        log.info("dry-run: would apply WAN %s (was %s)", target, current.running)
+        log.info("dry_run_would_apply", wan=str(target), was=str(current.running))
         self._current = target
 
     def _write_plan(self, current: RouterReading, target: WanConfig) -> list[str]:

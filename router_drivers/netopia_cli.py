@@ -11,7 +11,6 @@ answered as they come. All commands, prompts and patterns come from
 from __future__ import annotations
 
 import contextlib
-import logging
 from collections.abc import AsyncIterator
 
 from . import dialogue
@@ -27,8 +26,6 @@ from .parsers import parse_cli_wan, parse_saved
 from .skeleton import ApplySkeleton, RouterReading
 from .telnet import TelnetSession, TextDialogue
 from .transcript import MASK
-
-log = logging.getLogger(__name__)
 
 
 class NetopiaCliDriver(ApplySkeleton[TextDialogue]):

@@ -20,18 +20,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import time
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
+import structlog
+
 from .base import RouterSettings, WanConfig
 from .errors import RouterConnectError, RouterError, RouterMismatch, RouterTimeout
 from .transcript import Masker, Transcript
 
-log = logging.getLogger(__name__)
+log = structlog.get_logger(__name__)
 
 # Reconnect attempts while the router restarts: the first pause, and the longest. Tight:
 # a refused connect on the LAN costs nothing, and every second between the router coming
@@ -156,7 +157,7 @@ class ApplySkeleton(ABC, Generic[S]):
         if back is None:
             return before.running
         if back.at(target):
-            log.info("router %s: WAN now %s", self.name, back.running)
+            log.info("router_wan_applied", router=self.name, wan=str(back.running))
             return back.running
         raise await self._put_back(before, back, target)
 
@@ -232,7 +233,8 @@ class ApplySkeleton(ABC, Generic[S]):
         asked = f"asked for {target}; after the apply the router {back}"
         previous = before.running
         self._transcript.note(f"{asked}; putting the previous config {previous} back")
-        log.warning("router %s: %s; putting %s back", self.name, asked, previous)
+        log.warning("router_read_back_differs_putting_back", router=self.name, asked=str(target),
+                    read_back=str(back), previous=str(previous))
         try:
             _, now = await self._change(previous)
         except RouterError as exc:

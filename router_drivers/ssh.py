@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import re
 from collections.abc import AsyncIterator
 from ipaddress import AddressValueError, IPv4Address, IPv4Network
@@ -31,8 +30,6 @@ from .errors import (
 from .skeleton import ApplySkeleton, RouterReading
 from .ssh_shell import SshShell
 from .telnet import TextDialogue
-
-log = logging.getLogger(__name__)
 
 
 def parse_ssh_wan(output: str, address_re: str, gateway_re: str) -> WanConfig:

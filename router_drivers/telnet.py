@@ -9,7 +9,6 @@ masked tail of what was read. `TextDialogue` (line consoles) and `ScreenDialogue
 from __future__ import annotations
 
 import asyncio
-import logging
 import re
 from collections.abc import Mapping
 from types import TracebackType
@@ -20,8 +19,6 @@ import telnetlib3
 from .base import RouterSettings
 from .errors import RouterConnectError, RouterTimeout
 from .transcript import Transcript
-
-log = logging.getLogger(__name__)
 
 # How long telnetlib3 lets the server demand options before it hands us the streams.
 # A real router negotiates in one round trip; this only bounds a silent one.

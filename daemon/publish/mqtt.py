@@ -19,25 +19,24 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
-import logging
 import random
-import re
 import ssl
 from collections import deque
 from collections.abc import Callable
-from typing import Any
 
 import aiomqtt
+import structlog
 
 from router_drivers import Secret
 
 from ..config import Config, MqttConfig, Secrets
-from ..control.commands import excerpt, parse_command
 from ..model import AuditEvent, OperatorCommand, ProbeSummary, RejectedCommand, StateSnapshot
 from .ha_discovery import discovery_messages
+from .mqtt_wire import dumps, judge_command, probe_topic_part, suback_refused, why
 
-log = logging.getLogger("dslfailover.mqtt")
+__all__ = ["CommandCallback", "MqttPublisher", "create_publisher", "suback_refused"]
+
+log = structlog.get_logger("dslfailover.mqtt")
 
 # Bounds one publish: for QoS 1 until the broker's PUBACK. A healthy local broker answers
 # in milliseconds; longer means the connection is dead but TCP has not noticed yet.
@@ -56,20 +55,6 @@ BACKOFF_MAX = 30.0
 CommandCallback = Callable[[OperatorCommand | RejectedCommand], None]
 
 
-def probe_topic_part(name: str) -> str:
-    """A probe name as one topic level: MQTT wildcards and separators become '_'."""
-    return re.sub(r"[^A-Za-z0-9._-]", "_", name) or "_"
-
-
-def _why(exc: BaseException) -> str:
-    """A short reason for a failure (aiomqtt/paho/ssl text, which never holds credentials)."""
-    text = str(exc) or type(exc).__name__
-    if isinstance(exc, aiomqtt.MqttCodeError):
-        # e.g. "[code:134] Bad user name or password" from a refusing CONNACK
-        return f"the broker says {text}"
-    return text
-
-
 def _abandon(client: aiomqtt.Client) -> None:
     """Close the socket of a connect attempt that failed after TCP was up.
 
@@ -79,26 +64,6 @@ def _abandon(client: aiomqtt.Client) -> None:
     """
     with contextlib.suppress(Exception):
         client._client._sock_close()  # private: no public way, see above
-
-
-def suback_refused(code: object) -> bool:
-    """A SUBACK code that refuses the subscription (0x80 and up; MQTT 3.1.1 and 5)."""
-    failure = getattr(code, "is_failure", None)
-    if isinstance(failure, bool):
-        return failure
-    return isinstance(code, int) and code >= 0x80
-
-
-def _dumps(value: dict[str, Any], what: str) -> str:
-    """JSON for a payload; never raises (a bad `detail` value must not stop the sender)."""
-    try:
-        return json.dumps(value, allow_nan=False, default=str)
-    except (TypeError, ValueError) as exc:
-        log.error("mqtt: %s is not plain JSON (%s); publishing it as best we can", what, exc)
-        try:
-            return json.dumps(value, default=str)
-        except (TypeError, ValueError):
-            return json.dumps({"error": f"{what} could not be serialized"})
 
 
 class MqttPublisher:
@@ -162,8 +127,8 @@ class MqttPublisher:
         if len(self._events) >= self._cfg.buffer:
             self._events.popleft()
             if self._dropped == 0:
-                log.warning("mqtt: event buffer full (%d); dropping the oldest events until "
-                            "the broker %s takes them", self._cfg.buffer, self._where)
+                log.warning("mqtt_buffer_full_dropping_oldest", buffer=self._cfg.buffer,
+                            broker=self._where)
             self._dropped += 1
             self._dropped_total += 1
         self._events.append(event)
@@ -194,27 +159,26 @@ class MqttPublisher:
                 async with client:
                     was_connected = True
                     self._connected = True
-                    log.info("mqtt: connected to %s as %s%s", self._where, client.identifier,
-                             f" after {failures} failed attempt(s)" if failures else "")
+                    log.info("mqtt_connected", broker=self._where,
+                             client_id=client.identifier, failed_attempts=failures)
                     last_problem, failures, backoff = None, 0, self.backoff_initial
                     await self._session(client, stop)
                 return
             except (aiomqtt.MqttError, OSError) as exc:
-                why = _why(exc)
+                problem = why(exc)
                 if was_connected:
-                    log.warning("mqtt: connection to %s lost: %s; buffering events and "
-                                "reconnecting", self._where, why)
-                elif why != last_problem:
-                    log.error("mqtt: cannot connect to %s: %s; retrying with backoff up to "
-                              "%gs", self._where, why, self.backoff_max)
+                    log.warning("mqtt_connection_lost", broker=self._where, error=problem)
+                elif problem != last_problem:
+                    log.error("mqtt_cannot_connect", broker=self._where, error=problem,
+                              backoff_max=self.backoff_max)
                 else:
-                    log.debug("mqtt: still cannot connect to %s: %s", self._where, why)
-                last_problem = None if was_connected else why
+                    log.debug("mqtt_still_cannot_connect", broker=self._where, error=problem)
+                last_problem = None if was_connected else problem
                 failures += 0 if was_connected else 1
             except Exception:
                 # a bug of ours (or of a library) must not end MQTT for the daemon's life:
                 # report it loudly and start over with a fresh connection
-                log.exception("mqtt: unexpected error with %s; reconnecting", self._where)
+                log.exception("mqtt_unexpected_error_reconnecting", broker=self._where)
                 last_problem = None
             finally:
                 self._connected = False
@@ -251,8 +215,8 @@ class MqttPublisher:
     async def _session(self, client: aiomqtt.Client, stop: asyncio.Event) -> None:
         """One connection: send and receive until it fails (raises) or `stop` (returns)."""
         if self._dropped:
-            log.warning("mqtt: %d event(s) were dropped while the broker was away "
-                        "(buffer %d)", self._dropped, self._cfg.buffer)
+            log.warning("mqtt_events_dropped_while_away", dropped=self._dropped,
+                        buffer=self._cfg.buffer)
             self._dropped = 0
         # the broker may have lost everything retained: republish all of it
         self._state_dirty = self._state is not None
@@ -263,8 +227,8 @@ class MqttPublisher:
                                              timeout=SUBSCRIBE_TIMEOUT)
             if any(suback_refused(code) for code in granted):
                 # not fatal: state and events still flow; commands work via the CLI
-                log.error("mqtt: broker %s refused our subscription to %s (an ACL?); "
-                          "MQTT commands will not arrive", self._where, self._topic("cmd"))
+                log.error("mqtt_subscription_refused", broker=self._where,
+                          topic=self._topic("cmd"), hint="an ACL? MQTT commands will not arrive")
         sender = asyncio.create_task(self._send_loop(client), name="mqtt-send")
         receiver = asyncio.create_task(self._receive_loop(client), name="mqtt-receive")
         stopper = asyncio.create_task(stop.wait(), name="mqtt-stop")
@@ -291,7 +255,7 @@ class MqttPublisher:
             await client.publish(self._topic("availability"), "offline", qos=1, retain=True,
                                  timeout=GOODBYE_TIMEOUT)
         except aiomqtt.MqttError as exc:
-            log.warning("mqtt: could not publish offline to %s: %s", self._where, _why(exc))
+            log.warning("mqtt_offline_not_published", broker=self._where, error=why(exc))
 
     async def _publish(self, client: aiomqtt.Client, topic: str, payload: str, *,
                        qos: int, retain: bool) -> None:
@@ -317,7 +281,7 @@ class MqttPublisher:
                 snap = self._state
                 self._state_dirty = False
                 try:
-                    payload = _dumps(snap.as_dict(), f"state seq {snap.seq}")
+                    payload = dumps(snap.as_dict(), f"state seq {snap.seq}")
                     await self._publish(client, self._topic("state"), payload, qos=1,
                                         retain=True)
                 except BaseException:
@@ -325,7 +289,7 @@ class MqttPublisher:
                     raise
             elif self._events:
                 event = self._events[0]
-                payload = _dumps(event.as_dict(), f"event seq {event.seq}")
+                payload = dumps(event.as_dict(), f"event seq {event.seq}")
                 await self._publish(client, self._topic("event"), payload, qos=1,
                                     retain=False)
                 # only now is it safe to forget; it may already have been dropped as the
@@ -337,7 +301,7 @@ class MqttPublisher:
                 del self._probes_dirty[part]
                 try:
                     await self._publish(client, self._topic(f"probe/{part}"),
-                                        _dumps(self._probes[part].as_dict(), f"probe {part}"),
+                                        dumps(self._probes[part].as_dict(), f"probe {part}"),
                                         qos=0, retain=True)
                 except BaseException:
                     self._probes_dirty[part] = None
@@ -354,28 +318,19 @@ class MqttPublisher:
             self._handle_command(message)
 
     def _handle_command(self, message: aiomqtt.Message) -> None:
-        raw = message.payload
-        payload = bytes(raw) if isinstance(raw, bytes | bytearray) else str(raw).encode()
-        result: OperatorCommand | RejectedCommand
-        if message.retain:
-            # a retained command is from the past: acting on it at start-up could fail
-            # the router over long after whoever sent it has forgotten
-            result = RejectedCommand(why="retained message (a stale command); ignored",
-                                     source="mqtt", excerpt=excerpt(payload))
-        else:
-            result = parse_command(payload, source="mqtt")
+        result = judge_command(message)
         if isinstance(result, RejectedCommand):
-            log.warning("mqtt: rejected command on %s: %s (got %r)", message.topic.value,
-                        result.why, result.excerpt)
+            log.warning("mqtt_command_rejected", topic=message.topic.value, why=result.why,
+                        excerpt=result.excerpt)
         else:
-            log.info("mqtt: command %s (reason %r)", result.action.value, result.reason)
+            log.info("mqtt_command", action=result.action.value, reason=result.reason)
         if self._on_command is None:
             return
         try:
             self._on_command(result)
         except Exception:
             # a bug in the daemon's handler must not cut the MQTT connection
-            log.exception("mqtt: on_command handler failed for %s", result)
+            log.exception("mqtt_command_handler_failed", command=repr(result))
 
 
 def create_publisher(cfg: Config, secrets: Secrets, *,

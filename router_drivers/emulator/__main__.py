@@ -22,6 +22,8 @@ import signal
 import sys
 from pathlib import Path
 
+import structlog
+
 from ..base import WanConfig
 from ..errors import RouterError
 from .server import Emulator
@@ -101,6 +103,9 @@ async def amain(args: argparse.Namespace) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    # our own events are structlog key/value, on stderr beside telnetlib3's
+    structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+                        wrapper_class=structlog.make_filtering_bound_logger(logging.INFO))
     asyncio.run(amain(parse_args(argv)))
     return 0
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 from collections.abc import AsyncIterator
 
+import structlog
 import telnetlib3
 
 from ..base import WanConfig
@@ -15,7 +15,7 @@ from .menu_console import MenuConsole
 from .state import Console, EmulatorOptions, RouterState, WanBackend
 from .terminal import Hang, Terminal
 
-log = logging.getLogger(__name__)
+log = structlog.get_logger(__name__)
 
 # How long the server lets a client negotiate telnet options before the console starts.
 SERVER_NEGOTIATION = 0.5
@@ -38,8 +38,8 @@ class Emulator:
             connect_maxwait=SERVER_NEGOTIATION, timeout=False)
         sockets = self._server.sockets or ()
         self.port = int(sockets[0].getsockname()[1])
-        log.info("emulator (%s console) listening on %s:%s", self.state.console, self.host,
-                 self.port)
+        log.info("emulator_listening", console=self.state.console, host=self.host,
+                 port=self.port)
 
     async def stop(self) -> None:
         for task in list(self._tasks):
@@ -69,8 +69,8 @@ class Emulator:
         await self.state.boot()
         await self.start()
         # the boot (the WAN applied, the lab's tunnel re-key hook) is router time too
-        log.info("restarted: away %.1fs, then boot %.3fs (WAN %s applied)",
-                 self.state.options.restart_delay, loop.time() - booted, self.state.runs)
+        log.info("restarted", away_s=round(self.state.options.restart_delay, 1),
+                 boot_s=round(loop.time() - booted, 3), wan=str(self.state.runs))
 
     async def _shell(self, reader: telnetlib3.TelnetReader | telnetlib3.TelnetReaderUnicode,
                      writer: telnetlib3.TelnetWriter | telnetlib3.TelnetWriterUnicode) -> None:

@@ -10,16 +10,17 @@ router away for `restart_delay` seconds; then the running config is applied to t
 from __future__ import annotations
 
 import asyncio
-import logging
 import shlex
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
+import structlog
+
 from .. import iproute
 from ..base import WanConfig
 
-log = logging.getLogger(__name__)
+log = structlog.get_logger(__name__)
 
 Console = Literal["menu", "cli"]
 # Where a test can make the emulator stop answering (or drop the session) mid-dialogue.
@@ -158,10 +159,10 @@ class IpBackend:
             except TimeoutError:
                 proc.kill()
                 await proc.wait()
-                log.error("apply hook %s did not finish in %ss", argv[0], HOOK_TIMEOUT)
+                log.error("apply_hook_timed_out", hook=argv[0], timeout=HOOK_TIMEOUT)
                 return
             if rc != 0:
-                log.error("apply hook %s exited %s", argv[0], rc)
+                log.error("apply_hook_failed", hook=argv[0], exit_status=rc)
 
 
 @dataclass

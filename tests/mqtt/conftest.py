@@ -7,13 +7,14 @@ import asyncio
 import contextlib
 import itertools
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, MutableMapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import aiomqtt
 import pytest
+import structlog
 
 from daemon.config import MqttConfig
 from daemon.lab.mosquitto import Mosquitto
@@ -29,6 +30,8 @@ from daemon.model import (
 )
 from daemon.publish.mqtt import MqttPublisher
 from tests.harness import free_port
+
+Logs = list[MutableMapping[str, Any]]
 
 # Bounds every wait for a message in these tests, so that a failure never hangs.
 WAIT = 10.0
@@ -52,6 +55,19 @@ def own_broker() -> Iterator[Mosquitto]:
         yield b
     finally:
         b.stop()
+
+
+@pytest.fixture
+def logs() -> Iterator[Logs]:
+    """The publisher's structlog events while the test runs (event, log_level, keys)."""
+    with structlog.testing.capture_logs() as captured:
+        yield captured
+
+
+def errors_in(logs: Logs) -> list[str]:
+    """The error events, each as one line of its event name and key=value pairs."""
+    return [" ".join([e["event"], *(f"{k}={v}" for k, v in e.items() if k != "event")])
+            for e in logs if e["log_level"] in ("error", "critical")]
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from collections.abc import Iterator
 
@@ -16,7 +15,7 @@ from daemon.publish.mqtt import MqttPublisher
 from router_drivers import Secret
 from tests.harness import free_port
 
-from .conftest import WAIT, event, mqtt_config, probe, running, snapshot, watching
+from .conftest import WAIT, Logs, errors_in, event, mqtt_config, probe, running, snapshot, watching
 
 PASSWORD = "s3cret-Pa55-do-not-log"
 
@@ -127,8 +126,7 @@ def auth_broker() -> Iterator[Mosquitto]:
 
 
 async def test_refused_password_is_logged_once_without_the_password_and_retried(
-        auth_broker: Mosquitto, prefix: str, caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.DEBUG)
+        auth_broker: Mosquitto, prefix: str, logs: Logs) -> None:
     wrong = "wrong-" + PASSWORD
     pub = MqttPublisher(mqtt_config(auth_broker, username="dsl"), prefix=prefix, site="s",
                         password=Secret(wrong))
@@ -140,12 +138,12 @@ async def test_refused_password_is_logged_once_without_the_password_and_retried(
         pub.publish_event(event(1))
         assert time.perf_counter() - started < 0.01
         assert not pub.connected
-    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
-    assert len(errors) == 1, [r.getMessage() for r in errors]
-    message = errors[0].getMessage()
+    errors = errors_in(logs)
+    assert len(errors) == 1, errors
+    message = errors[0]
     assert f"127.0.0.1:{auth_broker.port}" in message
     assert "not authori" in message.lower() or "bad user name" in message.lower()
-    assert PASSWORD not in caplog.text
+    assert PASSWORD not in repr(logs)
     assert pub.buffered_events == 1
 
 

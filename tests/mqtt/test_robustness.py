@@ -4,23 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
-import logging
 import ssl
 import subprocess
 from pathlib import Path
-
-import pytest
 
 from daemon.lab.mosquitto import BrokerTls, Mosquitto
 from daemon.model import AuditEvent, EventKind
 from daemon.publish.mqtt import MqttPublisher
 from tests.harness import free_port
 
-from .conftest import AT, WAIT, mqtt_config, running, snapshot, watching
+from .conftest import AT, WAIT, Logs, errors_in, mqtt_config, running, snapshot, watching
 
 
 async def test_broker_that_never_answers_times_out_and_leaves_no_sockets(
-        prefix: str, caplog: pytest.LogCaptureFixture) -> None:
+        prefix: str, logs: Logs) -> None:
     open_conns: set[asyncio.StreamWriter] = set()
     attempts = 0
 
@@ -53,7 +50,7 @@ async def test_broker_that_never_answers_times_out_and_leaves_no_sockets(
         assert loop.time() - started < 0.3 + 2.5
     finally:
         server.close()
-    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    errors = errors_in(logs)
     assert len(errors) == 1
     assert "timed out" in errors[0]
 
@@ -95,7 +92,7 @@ async def test_tls_with_our_ca_file_connects(tmp_path: Path, prefix: str) -> Non
 
 
 async def test_tls_with_an_untrusted_certificate_is_a_logged_error(
-        tmp_path: Path, prefix: str, caplog: pytest.LogCaptureFixture) -> None:
+        tmp_path: Path, prefix: str, logs: Logs) -> None:
     cert, key = make_cert(tmp_path)
     other = tmp_path / "other"
     other.mkdir()
@@ -105,9 +102,9 @@ async def test_tls_with_an_untrusted_certificate_is_a_logged_error(
                             site="s", password=None)
         async with running(pub):
             async with asyncio.timeout(WAIT):
-                while not any(r.levelno >= logging.ERROR for r in caplog.records):
+                while not errors_in(logs):
                     await asyncio.sleep(0.01)
             assert not pub.connected
-    message = next(r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR)
+    message = errors_in(logs)[0]
     assert f"127.0.0.1:{b.port}" in message
     assert "certificate verify failed" in message
