@@ -11,8 +11,11 @@ are sent to the backup MX right after the cut: sink arrival - `backup`. Then res
 `failback` by command (its parts and overhead too), and wait for `primary` with the
 primary link `up` before the next cut.
 
+With `--dead-broker` the daemon's MQTT broker is a port where nothing listens, for the
+whole run: a dead broker must never delay a failover, so the same targets hold.
+
 Run as root: .venv/bin/python tests/bench/bench_failover.py [--cuts 10]
-    [--console cli|menu|both] [--router-restart 20]
+    [--console cli|menu|both] [--router-restart 20] [--dead-broker]
 One JSON object on stdout, progress on stderr; exit 0 when every §10 target is met.
 """
 
@@ -27,7 +30,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchlib import (
+from daemon.control import ControlError
+from daemon.lab.netns import LabError
+from daemon.lab.runner import DaemonInLab
+from daemon.lab.site import DEFAULT_ROUTER_RESTART, Lab
+from tests.bench.benchlib import (
     emit,
     epoch,
     lab_with_daemon,
@@ -39,11 +46,6 @@ from benchlib import (
     until,
 )
 
-from daemon.control import ControlError
-from daemon.lab.netns import LabError
-from daemon.lab.runner import DaemonInLab
-from daemon.lab.site import DEFAULT_ROUTER_RESTART, Lab
-
 # Bounds cut -> `backup` beyond the router's restart (past this the cut counts as failed).
 BACKUP_TIMEOUT = 40.0
 # A mail not at our sink this long after `backup` counts as bounced (the brief's rule).
@@ -54,6 +56,9 @@ FLUSH_TIMEOUT = 20.0
 # beyond the router's restart.
 RECOVER_TIMEOUT = 60.0
 MAILS_PER_CUT = 2
+# With --dead-broker: nothing listens on this port in the lab's inside namespace (the
+# lab's broker is on 1883), so every MQTT connect of the daemon is refused.
+DEAD_BROKER_PORT = 1884
 TARGET_DETECTION_P95 = 3.0
 TARGET_OVERHEAD_P95 = 1.5
 TARGET_DELIVERY = 10.0
@@ -194,12 +199,14 @@ def part_stats(rows: list[dict[str, Any]], names: list[str]) -> dict[str, Any]:
             for k in names}
 
 
-async def run(cuts: int, console: str, router_restart: float) -> tuple[dict[str, Any], bool]:
+async def run(cuts: int, console: str, router_restart: float, dead_broker: bool
+              ) -> tuple[dict[str, Any], bool]:
     per_cut: list[dict[str, Any]] = []
     errors: list[str] = []
     bounced_log: int | None = None
     lab_id = None
-    async with lab_with_daemon(console, router_restart=router_restart) as (lab, daemon):
+    overrides = {"mqtt": {"port": DEAD_BROKER_PORT}} if dead_broker else None
+    async with lab_with_daemon(console, overrides, router_restart) as (lab, daemon):
         lab_id = lab.lab_id
         for i in range(1, cuts + 1):
             row: dict[str, Any] | None = None
@@ -249,7 +256,7 @@ async def run(cuts: int, console: str, router_restart: float) -> tuple[dict[str,
     ok = all(t["pass"] for t in targets.values()) and not errors and len(per_cut) == cuts
     result = {
         "bench": "failover", "lab": lab_id, "console": console,
-        "router_restart_s": router_restart,
+        "router_restart_s": router_restart, "mqtt": "dead" if dead_broker else "up",
         "cuts_requested": cuts, "cuts_completed": len(per_cut),
         "detection_s": det, "cut_to_backup_s": stats([r["cut_to_backup_s"] for r in per_cut]),
         "overhead_s": over,
@@ -284,6 +291,8 @@ def main() -> int:
     parser.add_argument("--router-restart", type=float, default=DEFAULT_ROUTER_RESTART,
                         metavar="S", help="seconds the lab's router is away when it "
                         f"restarts to apply (default {DEFAULT_ROUTER_RESTART:g})")
+    parser.add_argument("--dead-broker", action="store_true",
+                        help="point the daemon's MQTT at a port where nothing listens")
     args = parser.parse_args()
     if args.cuts < 1:
         parser.error("--cuts must be at least 1")
@@ -294,7 +303,8 @@ def main() -> int:
     for console in consoles:
         try:
             results[console], passed = asyncio.run(run(args.cuts, console,
-                                                       args.router_restart))
+                                                       args.router_restart,
+                                                       args.dead_broker))
         except (TimeoutError, LabError, ControlError, OSError) as exc:
             results[console] = {"bench": "failover", "console": console, "pass": False,
                                 "errors": [f"{type(exc).__name__}: {exc}"]}

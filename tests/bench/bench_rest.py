@@ -19,10 +19,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchlib import emit, lab_with_daemon, need_root, progress
-
 from daemon.control import ControlError
 from daemon.lab.netns import LabError
+from tests.bench.benchlib import emit, lab_with_daemon, need_root, progress
 
 TARGET_RSS_MB = 60.0
 TARGET_CPU_PCT = 1.0

@@ -30,8 +30,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import replay
-from benchlib import (
+from daemon.control import ControlError
+from daemon.lab.netns import LabError
+from daemon.lab.runner import DaemonInLab
+from daemon.lab.site import Lab
+from tests.bench import replay
+from tests.bench.benchlib import (
     SETTLE_TIMEOUT,
     emit,
     lab_with_daemon,
@@ -42,12 +46,7 @@ from benchlib import (
     stats,
     transitions_since,
 )
-from replay import Change, Round
-
-from daemon.control import ControlError
-from daemon.lab.netns import LabError
-from daemon.lab.runner import DaemonInLab
-from daemon.lab.site import Lab
+from tests.bench.replay import Change, Round
 
 # The lab config's (= the daemon's default) monitor settings, replayed as "ours".
 OURS = {"quorum": 1, "down_after": 4, "up_after": 20, "window": 20}

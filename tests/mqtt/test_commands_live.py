@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 
 import aiomqtt
@@ -12,6 +11,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 from daemon.lab.mosquitto import Mosquitto
 from daemon.model import Action, OperatorCommand, RejectedCommand
 from daemon.publish.mqtt import MqttPublisher, suback_refused
+from tests.harness import wait_until
 
 from .conftest import SUB_TIMEOUT, WAIT, mqtt_config, running, snapshot, watching
 
@@ -25,9 +25,8 @@ def commanded(broker: Mosquitto, prefix: str, got: Received,
 
 
 async def wait_count(got: Received, n: int) -> None:
-    async with asyncio.timeout(WAIT):
-        while len(got) < n:
-            await asyncio.sleep(0.01)
+    await wait_until(lambda: len(got) >= n, WAIT, f"{n} commands at on_command",
+                     detail=lambda: got)
 
 
 async def send(broker: Mosquitto, topic: str, *payloads: bytes, retain: bool = False) -> None:
@@ -94,10 +93,18 @@ async def test_commands_are_ignored_unless_enabled(broker: Mosquitto, prefix: st
     pub = MqttPublisher(mqtt_config(broker), prefix=prefix, site="s", password=None,
                         on_command=got.append)
     pub.publish_state(snapshot())
-    async with running(pub):
+    # the positive marker: a publisher with commands on, on the same broker and topic;
+    # once it has both commands, the broker has delivered them to every subscriber
+    marker: Received = []
+    async with running(pub), running(commanded(broker, prefix, marker)):
         await subscribed(broker, pub)
-        await send(broker, f"{prefix}/cmd", b'{"action": "failover"}')
-        await asyncio.sleep(0.3)
+        await send(broker, f"{prefix}/cmd", b'{"action": "failover"}', b'{"action": "hold"}')
+        await wait_count(marker, 2)
+        # and a round trip through the publisher's own connection since then
+        pub.publish_state(snapshot(seq=10**6))
+        async with watching(broker, f"{prefix}/state") as w:
+            await w.wait_for(lambda ms: any(m.json()["seq"] == 10**6 for m in ms))
+    assert [type(c) for c in marker] == [OperatorCommand, OperatorCommand]
     assert got == []
 
 
