@@ -18,7 +18,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from router_drivers import Secret, WanConfig
+from router_drivers import DIALOGUES, DriverName, Secret, WanConfig
 from router_drivers.dialogue import validate as validate_dialogue
 
 DEFAULT_CONFIG = Path("/etc/dslfailover/dslfailover.toml")
@@ -107,11 +107,6 @@ class WanAddress(_Section):
 
     def wan(self) -> WanConfig:
         return WanConfig(self.address, self.netmask, self.gateway)
-
-
-DriverName = Literal["netopia-menu", "netopia-cli", "ssh", "linux", "dry-run"]
-# the shipped dialogue (router_drivers/dialogues/<name>.toml) each driver's overrides go over
-DIALOGUES = {"netopia-menu": "netopia_menu", "netopia-cli": "netopia_cli", "ssh": "ssh"}
 
 
 class RouterConfig(_Section):

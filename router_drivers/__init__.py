@@ -13,11 +13,13 @@ from .errors import (
     RouterRefused,
     RouterTimeout,
 )
-from .registry import DRIVERS, create_driver
+from .registry import DIALOGUES, DRIVERS, DriverName, create_driver
 from .skeleton import RouterReading
 
 __all__ = [
+    "DIALOGUES",
     "DRIVERS",
+    "DriverName",
     "RouterAuthError",
     "RouterConnectError",
     "RouterDriver",

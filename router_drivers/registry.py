@@ -1,13 +1,19 @@
-"""Driver registry: a plain dict from the config's `router.driver` name to a factory."""
+"""Driver registry: a plain dict from the config's `router.driver` name to a factory.
+
+`DriverName` (the names the config accepts) is written out for the type checker and the
+config's validation; a test holds it equal to the keys of `DRIVERS`.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Literal
 
 from .base import RouterDriver, RouterSettings
 from .dryrun import DryRunDriver
 
 DriverFactory = Callable[[RouterSettings], RouterDriver]
+DriverName = Literal["netopia-menu", "netopia-cli", "ssh", "linux", "dry-run"]
 
 
 # Each driver's module is imported only when that driver is used: the SSH driver pulls in
@@ -43,6 +49,12 @@ DRIVERS: dict[str, DriverFactory] = {
     "linux": _linux,
     "dry-run": DryRunDriver,
 }
+
+
+# The shipped dialogue (router_drivers/dialogues/<name>.toml) of each driver that has one:
+# the config's [router.dialogue] overrides go over it.
+DIALOGUES: dict[str, str] = {
+    "netopia-menu": "netopia_menu", "netopia-cli": "netopia_cli", "ssh": "ssh"}
 
 
 def create_driver(name: str, settings: RouterSettings) -> RouterDriver:
