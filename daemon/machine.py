@@ -6,8 +6,9 @@
 monitor (verdicts), the executor (outcomes of actions) and the operator (commands); the
 values in and out live in `machine_types.py`. After h11's `_state.py`, the rules are one
 table, `RULES` below: one row per state, mapping each event type to its handler
-(`machine_handlers.py`); a `Command` maps to the rule for each operator command. No
-handler asks which state it is in. An event type missing from a row is ignored in that
+(`machine_handlers.py`; most rows start from `_RECORD`, what every state records, and
+override the rest); a `Command` maps to the rule for each operator command. No handler
+asks which state it is in. An event type missing from a row is ignored in that
 state, and the comment above the row says why. `ALLOWED` lists where each state may go;
 the `Builder` (`machine_builder.py`), the one place transitions are made, raises
 `TransitionNotAllowed` for any other.
@@ -46,7 +47,6 @@ from .machine_types import (
     MxJob,
     MxResult,
     Note,
-    NoteKind,
     PrimaryDown,
     PrimaryUp,
     ProbePlan,
@@ -66,7 +66,7 @@ from .model import State
 __all__ = [
     "ALLOWED", "RULES", "ApplyWan", "Cause", "Command", "Context", "Decision", "Effect",
     "Event", "Evidence", "FlushMx", "MachineConfig", "MailPathChanged", "MxAction", "MxJob",
-    "MxResult", "Note", "NoteKind", "PrimaryDown", "PrimaryUp", "ProbePlan", "ProbeVia",
+    "MxResult", "Note", "PrimaryDown", "PrimaryUp", "ProbePlan", "ProbeVia",
     "ReadRouter", "RepairMx", "RouterAction", "RouterJob", "RouterResult", "Tick",
     "Transition", "TransitionNotAllowed", "VerifyMx", "hold_down", "machine_config",
     "probe_plan", "start", "step",
@@ -83,47 +83,39 @@ ALLOWED: dict[State, frozenset[State]] = {
     S.FAULT: frozenset({S.PRIMARY, S.BACKUP, S.FAILING_OVER, S.FAILING_BACK, S.HELD}),
 }
 
+# The monitor's verdicts and the MX results, recorded (with their alarms), not acted on:
+# most rows start from this and override what their state does otherwise.
+_RECORD: dict[type[Event], Handler] = {
+    PrimaryDown: h.record_down, PrimaryUp: h.record_up, MailPathChanged: h.record_mail_path,
+    MxResult: h.record_mx,
+}
+# The operator's commands while the router is read or moved: only hold and verify.
+_BUSY = commands(hold=h.hold_now, resume=NOT_HELD, failover=h.not_here,
+                 failback=h.not_here, verify=h.verify_now)
+
 RULES: dict[State, dict[type[Event], Handler]] = {
     # reading the router. Tick: nothing is due until the read ends
-    S.STARTING: {
-        PrimaryDown: h.record_down, PrimaryUp: h.record_up,
-        MailPathChanged: h.record_mail_path, RouterResult: h.after_read,
-        MxResult: h.record_mx,
-        Command: commands(hold=h.hold_now, resume=NOT_HELD, failover=h.not_here,
-                          failback=h.not_here, verify=h.verify_now),
-    },
+    S.STARTING: {**_RECORD, RouterResult: h.after_read, Command: _BUSY},
     # RouterResult: no router action runs on primary, every result is stale
     S.PRIMARY: {
-        Tick: h.tick_on_primary, PrimaryDown: h.fail_over, PrimaryUp: h.record_up,
-        MailPathChanged: h.record_mail_path, MxResult: h.record_mx,
+        **_RECORD, Tick: h.tick_on_primary, PrimaryDown: h.fail_over,
         Command: commands(hold=h.hold_now, resume=NOT_HELD, failover=h.failover_now,
                           failback=h.not_here, verify=h.verify_now),
     },
     # the apply, then the MX check, decides. Tick: nothing is due meanwhile
-    S.FAILING_OVER: {
-        PrimaryDown: h.record_down, PrimaryUp: h.record_up,
-        MailPathChanged: h.record_mail_path, RouterResult: h.after_failover,
-        MxResult: h.mx_failing_over,
-        Command: commands(hold=h.hold_now, resume=NOT_HELD, failover=h.not_here,
-                          failback=h.not_here, verify=h.verify_now),
-    },
+    S.FAILING_OVER: {**_RECORD, RouterResult: h.after_failover, MxResult: h.mx_failing_over,
+                     Command: _BUSY},
     # RouterResult: no router action runs on backup, every result is stale
     S.BACKUP: {
-        Tick: h.tick_on_backup, PrimaryDown: h.record_down, PrimaryUp: h.up_on_backup,
+        **_RECORD, Tick: h.tick_on_backup, PrimaryUp: h.up_on_backup,
         MailPathChanged: h.mail_path_on_backup, MxResult: h.mx_on_backup,
         Command: commands(hold=h.hold_now, resume=NOT_HELD, failover=h.not_here,
                           failback=h.failback_now, verify=h.verify_now),
     },
     # the apply decides. Tick: nothing is due meanwhile
-    S.FAILING_BACK: {
-        PrimaryDown: h.record_down, PrimaryUp: h.record_up,
-        MailPathChanged: h.record_mail_path, RouterResult: h.after_failback,
-        MxResult: h.record_mx,
-        Command: commands(hold=h.hold_now, resume=NOT_HELD, failover=h.not_here,
-                          failback=h.not_here, verify=h.verify_now),
-    },
-    # automation paused: health and results are recorded, nothing is acted on, and no
-    # alarm is raised. Tick: time stops (no retries, trials, verifications)
+    S.FAILING_BACK: {**_RECORD, RouterResult: h.after_failback, Command: _BUSY},
+    # automation paused: health and results are recorded without alarms, nothing is
+    # acted on. Tick: time stops (no retries, trials, verifications)
     S.HELD: {
         PrimaryDown: h.held_health, PrimaryUp: h.held_health, MailPathChanged: h.held_mail,
         RouterResult: h.held_router, MxResult: h.record_mx,
@@ -132,9 +124,7 @@ RULES: dict[State, dict[type[Event], Handler]] = {
     },
     # a failed action or an unreadable router, retried with backoff
     S.FAULT: {
-        Tick: h.tick_in_fault, PrimaryDown: h.record_down, PrimaryUp: h.record_up,
-        MailPathChanged: h.record_mail_path, RouterResult: h.after_read,
-        MxResult: h.record_mx,
+        **_RECORD, Tick: h.tick_in_fault, RouterResult: h.after_read,
         Command: commands(hold=h.hold_now, resume=h.resume_retries, failover=h.failover_now,
                           failback=h.failback_now, verify=h.verify_now),
     },

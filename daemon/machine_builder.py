@@ -24,7 +24,6 @@ from .machine_types import (
     MxAction,
     MxJob,
     Note,
-    NoteKind,
     ProbePlan,
     ProbeVia,
     ReadRouter,
@@ -33,7 +32,7 @@ from .machine_types import (
     Transition,
     VerifyMx,
 )
-from .model import Circuit, LinkHealth, State
+from .model import Circuit, EventKind, LinkHealth, State
 
 # reaching these from these, the router moved or was found: the monitor starts afresh
 _SETTLED = frozenset({State.PRIMARY, State.BACKUP})
@@ -83,7 +82,7 @@ class Builder:
             Transition(old, state, reason, cause, dict(evidence or {}), self.now))
         self.set(state=state, since=self.now, reason=reason)
 
-    def note(self, kind: NoteKind, reason: str, **detail: Any) -> None:
+    def note(self, kind: EventKind, reason: str, **detail: Any) -> None:
         self.notes.append(Note(kind, reason, detail))
 
     def read_router(self) -> None:
@@ -126,7 +125,7 @@ class Builder:
         delay = min(self.ctx.cfg.retry_initial * 2 ** self.ctx.retries, self.ctx.cfg.retry_max)
         self.go(State.FAULT, reason, cause, evidence)
         self.set(retries=self.ctx.retries + 1, retry_at=self.now + delay)
-        self.note(NoteKind.ACTION, f"retry in {delay:g}s", retry=self.ctx.retries)
+        self.note(EventKind.ACTION, f"retry in {delay:g}s", retry=self.ctx.retries)
 
     def enter_backup(self, reason: str, cause: Cause, evidence: Evidence | None = None) -> None:
         self.go(State.BACKUP, reason, cause, evidence)

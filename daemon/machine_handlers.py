@@ -19,14 +19,13 @@ from .machine_types import (
     MailPathChanged,
     MxJob,
     MxResult,
-    NoteKind,
     PrimaryDown,
     PrimaryUp,
     RouterJob,
     RouterResult,
     Tick,
 )
-from .model import Action, Circuit, LinkHealth, MailPath, State
+from .model import Action, Circuit, EventKind, LinkHealth, MailPath, State
 
 
 def _summary(evidence: Evidence) -> str:
@@ -45,7 +44,7 @@ Handler = Callable[[Builder, Any], None]
 
 def record_down(b: Builder, ev: PrimaryDown) -> None:
     if b.ctx.primary_link != LinkHealth.DOWN:
-        b.note(NoteKind.PROBE_ALARM, "primary down" + _summary(ev.evidence), **ev.evidence)
+        b.note(EventKind.PROBE_ALARM, "primary down" + _summary(ev.evidence), **ev.evidence)
     b.set(primary_link=LinkHealth.DOWN)
 
 
@@ -63,7 +62,7 @@ def fail_over(b: Builder, ev: PrimaryDown) -> None:
 
 def record_up(b: Builder, ev: PrimaryUp) -> None:
     if b.ctx.primary_link == LinkHealth.DOWN:
-        b.note(NoteKind.PROBE_ALARM, "primary up" + _summary(ev.evidence), **ev.evidence)
+        b.note(EventKind.PROBE_ALARM, "primary up" + _summary(ev.evidence), **ev.evidence)
     b.set(primary_link=LinkHealth.UP)
 
 
@@ -75,7 +74,7 @@ def up_on_backup(b: Builder, ev: PrimaryUp) -> None:
 def record_mail_path(b: Builder, ev: MailPathChanged) -> None:
     new = MailPath.OK if ev.ok else MailPath.FAILING
     if _alarming(b.ctx.mail_path, new):
-        b.note(NoteKind.PROBE_ALARM, f"mail path {new.value}" + _colon(ev.detail))
+        b.note(EventKind.PROBE_ALARM, f"mail path {new.value}" + _colon(ev.detail))
     b.set(mail_path=new)
 
 
@@ -137,12 +136,19 @@ def after_read(b: Builder, ev: RouterResult) -> None:
                 + _colon(ev.detail), Cause.ROUTER)
 
 
-def after_failover(b: Builder, ev: RouterResult) -> None:
+def _moved(b: Builder, ev: RouterResult, to: Circuit, move: str) -> bool:
+    """Record an apply's result: True when it put the router on `to`, else a fault."""
     if not _router_done(b, ev):
-        return
-    if not ev.ok or ev.circuit != Circuit.BACKUP:
-        b.fault(f"failover failed: {ev.detail or 'router not on backup after apply'}",
-                Cause.ACTION_FAILED, b.move_evidence())
+        return False
+    if ev.ok and ev.circuit == to:
+        return True
+    b.fault(f"{move} failed: {ev.detail or f'router not on {to.value} after apply'}",
+            Cause.ACTION_FAILED, b.move_evidence())
+    return False
+
+
+def after_failover(b: Builder, ev: RouterResult) -> None:
+    if not _moved(b, ev, Circuit.BACKUP, "failover"):
         return
     b.set(flushed=False, retries=0)
     if b.ctx.cfg.mx:
@@ -152,11 +158,7 @@ def after_failover(b: Builder, ev: RouterResult) -> None:
 
 
 def after_failback(b: Builder, ev: RouterResult) -> None:
-    if not _router_done(b, ev):
-        return
-    if not ev.ok or ev.circuit != Circuit.PRIMARY:
-        b.fault(f"failback failed: {ev.detail or 'router not on primary after apply'}",
-                Cause.ACTION_FAILED, b.move_evidence())
+    if not _moved(b, ev, Circuit.PRIMARY, "failback"):
         return
     trial = b.ctx.trial
     recent = tuple(t for t in b.ctx.failbacks if b.now - t <= b.ctx.cfg.flap_window)
@@ -177,11 +179,11 @@ def _mx_done(b: Builder, ev: MxResult) -> MxJob | None:
         b.set(flushed=ev.ok)
         if ev.ok and first and b.ctx.cfg.reflush_after > 0:
             b.set(reflush_at=b.now + b.ctx.cfg.reflush_after)
-        b.note(NoteKind.ACTION, "queue flushed" if ev.ok else f"flush failed: {ev.detail}")
+        b.note(EventKind.ACTION, "queue flushed" if ev.ok else f"flush failed: {ev.detail}")
     else:
         mail = MailPath.OK if ev.ok else MailPath.FAILING
         if _alarming(b.ctx.mail_path, mail):
-            b.note(NoteKind.PROBE_ALARM, f"backup MX {'verified' if ev.ok else 'check failed'}"
+            b.note(EventKind.PROBE_ALARM, f"backup MX {'verified' if ev.ok else 'check failed'}"
                    + _colon(ev.detail))
         b.set(mail_path=mail)
     return kind
@@ -241,7 +243,7 @@ def tick_on_backup(b: Builder, _ev: Tick) -> None:
 def tick_on_primary(b: Builder, _ev: Tick) -> None:
     if b.ctx.trial_until is not None and b.now >= b.ctx.trial_until:
         b.set(trial_until=None)
-        b.note(NoteKind.ACTION, "trial failback held: the primary stayed up")
+        b.note(EventKind.ACTION, "trial failback held: the primary stayed up")
 
 
 def tick_in_fault(b: Builder, _ev: Tick) -> None:
@@ -326,7 +328,7 @@ def commands(*, hold: Rule, resume: Rule, failover: Rule, failback: Rule,
         cmd = ev.command
         why = f"{cmd.action.value} by {cmd.source}" + _colon(cmd.reason)
         refused = rules[cmd.action](b, why)
-        b.note(NoteKind.COMMAND, why + (f" — refused: {refused}" if refused else ""),
+        b.note(EventKind.COMMAND, why + (f" — refused: {refused}" if refused else ""),
                action=cmd.action.value, source=cmd.source, accepted=refused is None)
     return handle
 

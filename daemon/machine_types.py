@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from .config import BackupMxConfig, Config
-from .model import Circuit, LinkHealth, MailPath, OperatorCommand, State
+from .model import Circuit, EventKind, LinkHealth, MailPath, OperatorCommand, State
 
 Evidence = Mapping[str, Any]
 
@@ -202,19 +202,11 @@ class Transition:
     at: float
 
 
-class NoteKind(enum.StrEnum):
-    """The audit event kind a note becomes (the same values as model.EventKind)."""
-
-    COMMAND = "command"
-    PROBE_ALARM = "probe_alarm"
-    ACTION = "action"
-
-
 @dataclass(frozen=True, slots=True)
 class Note:
     """Something worth an audit event that is not a transition (a refused command...)."""
 
-    kind: NoteKind
+    kind: EventKind  # the audit event it becomes: command, probe_alarm or action
     reason: str
     detail: Evidence = field(default_factory=dict)
 

@@ -24,7 +24,6 @@ from daemon.machine import (
     MailPathChanged,
     MxJob,
     MxResult,
-    NoteKind,
     PrimaryDown,
     PrimaryUp,
     ProbePlan,
@@ -422,10 +421,9 @@ def test_causes_are_the_metrics_label_vocabulary() -> None:
         "primary_down", "primary_up", "trial", "retry", "router", "action_failed", "operator"]
 
 
-def test_job_kinds_and_note_kinds_are_strings_in_the_status_json() -> None:
+def test_job_kinds_are_strings_in_the_status_json() -> None:
     assert [k.value for k in RouterJob] == ["read", "apply"]
     assert [k.value for k in MxJob] == ["verify", "repair", "flush"]
-    assert [k.value for k in NoteKind] == ["command", "probe_alarm", "action"]
     d = start(CFG, 0.0)
     assert json.dumps({"router_action": d.ctx.router_job_kind}) == '{"router_action": "read"}'
     d = step(d.ctx, RouterResult(only(d, ReadRouter).action_id, True, Circuit.BACKUP), 1.0)
