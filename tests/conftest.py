@@ -1,10 +1,23 @@
-"""The root check for namespace tests (helpers every test shares live in tests/harness.py)."""
+"""Fixtures every folder uses (a real mosquitto) and the root check for namespace tests;
+the helpers every test shares live in tests/harness.py."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 
 import pytest
+
+from daemon.lab.mosquitto import Mosquitto
+
+
+@pytest.fixture(scope="module")
+def broker() -> Iterator[Mosquitto]:
+    """One anonymous mosquitto per test module on a free loopback port (daemon.lab's
+    launcher: its own process group, stopped and its temp dir removed after a failure
+    too); tests use distinct topic prefixes."""
+    with Mosquitto() as b:
+        yield b
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -29,7 +29,6 @@ from daemon.model import (
     StateSnapshot,
 )
 from daemon.publish.mqtt import MqttPublisher
-from tests.harness import free_port
 
 Logs = list[MutableMapping[str, Any]]
 
@@ -39,17 +38,10 @@ WAIT = 10.0
 SUB_TIMEOUT = 5.0
 
 
-@pytest.fixture(scope="module")
-def broker() -> Iterator[Mosquitto]:
-    """One anonymous broker per test module (tests use distinct topic prefixes)."""
-    with Mosquitto(port=free_port()) as b:
-        yield b
-
-
 @pytest.fixture
 def own_broker() -> Iterator[Mosquitto]:
     """A broker of this test's own, for tests that kill and restart it."""
-    b = Mosquitto(port=free_port())
+    b = Mosquitto()
     try:
         b.start()
         yield b

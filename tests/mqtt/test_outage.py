@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Iterator
 
 import pytest
 
@@ -13,7 +13,7 @@ from daemon.lab.mosquitto import Mosquitto
 from daemon.model import State
 from daemon.publish.mqtt import MqttPublisher
 from router_drivers import Secret
-from tests.harness import free_port
+from tests.harness import free_port, wait_until
 
 from .conftest import WAIT, Logs, errors_in, event, mqtt_config, probe, running, snapshot, watching
 
@@ -27,10 +27,20 @@ def slow_retry(pub: MqttPublisher) -> MqttPublisher:
     return pub
 
 
-async def wait_until(cond: object, timeout: float = WAIT) -> None:
-    async with asyncio.timeout(timeout):
-        while not cond():  # type: ignore[operator]
-            await asyncio.sleep(0.01)
+def connected(pub: MqttPublisher, *, flushed: bool = False) -> Awaitable[None]:
+    """Until the publisher is connected (and, with `flushed`, every event PUBACKed)."""
+    return wait_until(lambda: pub.connected and (not flushed or pub.buffered_events == 0),
+                      WAIT, "the publisher connected" + (", its events PUBACKed" * flushed))
+
+
+def disconnected(pub: MqttPublisher) -> Awaitable[None]:
+    return wait_until(lambda: not pub.connected, WAIT, "the publisher to see the broker gone")
+
+
+def failed_once(logs: Logs) -> Awaitable[None]:
+    """Until the publisher has logged a failed connect (nobody listens)."""
+    return wait_until(lambda: any(e["event"] == "mqtt_cannot_connect" for e in logs), WAIT,
+                      "a failed connect attempt logged", detail=lambda: logs)
 
 
 async def test_events_from_an_outage_arrive_in_order_after_broker_restart(
@@ -40,9 +50,9 @@ async def test_events_from_an_outage_arrive_in_order_after_broker_restart(
     pub.publish_state(snapshot(State.PRIMARY))
     pub.publish_event(event(1))
     async with running(pub):
-        await wait_until(lambda: pub.connected and pub.buffered_events == 0)  # PUBACKed
+        await connected(pub, flushed=True)
         own_broker.kill()
-        await wait_until(lambda: not pub.connected)
+        await disconnected(pub)
         for seq in range(2, 12):
             pub.publish_event(event(seq))
         pub.publish_state(snapshot(State.BACKUP, seq=99))
@@ -69,10 +79,10 @@ async def test_retained_state_and_probes_are_republished_after_restart(
     pub.publish_state(snap)
     pub.publish_probe(probe("gw"))
     async with running(pub):
-        await wait_until(lambda: pub.connected)
+        await connected(pub)
         own_broker.restart()  # a fresh broker without persistence has lost everything
-        await wait_until(lambda: not pub.connected)
-        await wait_until(lambda: pub.connected)
+        await disconnected(pub)
+        await connected(pub)
         async with watching(own_broker, f"{prefix}/#") as late:
             await late.wait_for(lambda ms: len({m.topic for m in ms}) >= 3)
     got = {m.topic: m for m in late.messages}
@@ -83,14 +93,14 @@ async def test_retained_state_and_probes_are_republished_after_restart(
 
 
 async def test_publisher_started_while_broker_is_down_delivers_once_it_is_up(
-        prefix: str) -> None:
+        prefix: str, logs: Logs) -> None:
     down = Mosquitto(port=free_port())
     pub = slow_retry(MqttPublisher(mqtt_config(down), prefix=prefix, site="s",
                                    password=None))
     pub.publish_event(event(1))
     try:
         async with running(pub):
-            await asyncio.sleep(0.2)  # the first attempt has failed: nobody listens
+            await failed_once(logs)
             assert not pub.connected
             await asyncio.to_thread(down.start)
             async with watching(down, f"{prefix}/event") as live:
@@ -100,11 +110,12 @@ async def test_publisher_started_while_broker_is_down_delivers_once_it_is_up(
         down.stop()
 
 
-async def test_publish_calls_return_at_once_while_broker_is_down(prefix: str) -> None:
+async def test_publish_calls_return_at_once_while_broker_is_down(prefix: str,
+                                                                  logs: Logs) -> None:
     pub = MqttPublisher(mqtt_config(Mosquitto(port=free_port())), prefix=prefix, site="s",
                         password=None)
     async with running(pub):
-        await asyncio.sleep(0.1)
+        await failed_once(logs)
         started = time.perf_counter()
         for seq in range(1, 1001):
             pub.publish_state(snapshot(seq=seq))
@@ -132,7 +143,8 @@ async def test_refused_password_is_logged_once_without_the_password_and_retried(
                         password=Secret(wrong))
     pub.backoff_initial, pub.backoff_max = 0.1, 0.2
     async with running(pub):
-        await wait_until(lambda: auth_broker.log_tail(100000).count("not authorised") >= 3)
+        await wait_until(lambda: auth_broker.log_tail(100000).count("not authorised") >= 3,
+                         WAIT, "3 refused logins in the broker's log")
         started = time.perf_counter()
         pub.publish_state(snapshot())
         pub.publish_event(event(1))
@@ -152,7 +164,7 @@ async def test_right_password_connects(auth_broker: Mosquitto, prefix: str) -> N
                         password=Secret(PASSWORD))
     pub.publish_state(snapshot())
     async with running(pub):
-        await wait_until(lambda: pub.connected)
+        await connected(pub)
     assert pub.buffered_events == 0
 
 
@@ -203,14 +215,14 @@ async def test_event_without_puback_stays_buffered_and_is_sent_again(
         async with watching(broker, f"{prefix}/event") as live, running(pub):
             pub.publish_event(event(0))
             # PUBACKed: so were `online` and the rest before it (one at a time, in order)
-            await wait_until(lambda: pub.connected and pub.buffered_events == 0)
+            await connected(pub, flushed=True)
             relay.blackhole = True    # the broker gets our PUBLISH; we never see PUBACK
             pub.publish_event(event(1))
             await live.wait_for(lambda ms: len(ms) >= 2)
-            await wait_until(lambda: not pub.connected)  # publish timed out: reconnect
+            await disconnected(pub)  # publish timed out: reconnect
             assert pub.buffered_events == 1
             relay.blackhole = False
-            await wait_until(lambda: pub.connected and pub.buffered_events == 0)
+            await connected(pub, flushed=True)
             await live.wait_for(lambda ms: len(ms) >= 3)
         assert [m.json()["seq"] for m in live.messages] == [0, 1, 1]  # at least once
     finally:

@@ -1,9 +1,5 @@
-"""Fixtures of the ops tests: a real mosquitto, and a ControlServer with recording callbacks.
-
-The broker is daemon.lab.mosquitto's: `/usr/sbin/mosquitto` with a temp config on a free
-loopback port, in its own process group, stopped (and its temp dir removed) after a
-failure too.
-"""
+"""Fixtures of the ops tests: a ControlServer with recording callbacks (the broker is
+tests/conftest.py's)."""
 
 from __future__ import annotations
 
@@ -19,18 +15,10 @@ from typing import Any
 import pytest
 
 from daemon.control.server import ControlServer
-from daemon.lab.mosquitto import Mosquitto
 from daemon.model import OperatorCommand, RejectedCommand
 
 # Bounds the wait for a ControlServer (in its thread) to create its socket.
 SERVER_START_TIMEOUT = 5.0
-
-
-@pytest.fixture(scope="module")
-def broker() -> Iterator[Mosquitto]:
-    """A real mosquitto on a free loopback port (daemon.lab.mosquitto), stopped after."""
-    with Mosquitto() as mosquitto:
-        yield mosquitto
 
 
 @dataclass
