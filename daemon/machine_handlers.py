@@ -27,6 +27,9 @@ from .machine_types import (
 )
 from .model import Action, Circuit, EventKind, LinkHealth, MailPath, State
 
+# A row's entry: the step's builder and the event (of the type the row maps it from).
+Handler = Callable[[Builder, Any], None]
+
 
 def _summary(evidence: Evidence) -> str:
     text = evidence.get("summary")
@@ -38,8 +41,6 @@ def _colon(detail: str) -> str:
 
 
 # -- handlers: the monitor ------------------------------------------------------------
-
-Handler = Callable[[Builder, Any], None]
 
 
 def record_down(b: Builder, ev: PrimaryDown) -> None:
