@@ -1,7 +1,8 @@
 """The map checks of DESIGN §6 as pure functions of what was read from the MX.
 
-BackupMx gathers the facts (postconf output, map sources, `postmap -q` answers, mtimes);
+BackupMx gathers the `Facts` (postconf output, map sources, `postmap -q` answers, mtimes);
 these functions turn them into `Check`s, so every verdict is testable on recorded files.
+`map_checks` gives all five, in contract order; verify and repair both judge by it.
 """
 
 from __future__ import annotations
@@ -11,7 +12,10 @@ from dataclasses import dataclass
 
 from .maps import MapRef, MapSource, RelayDomains, domain_listed
 from .nexthop import compare_nexthops
-from .types import Check
+from .types import CHECK_NAMES, Check
+
+# every check but mail_path: what the maps decide
+MAP_CHECKS = CHECK_NAMES[:-1]
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,3 +170,27 @@ def maps_fresh(stamps: Sequence[Stamp]) -> Check:
     if stale:
         return Check(name, False, "; ".join(stale))
     return Check(name, True, f"{len(stamps)} compiled map(s) no older than their source")
+
+
+@dataclass(frozen=True, slots=True)
+class Facts:
+    """What was read from the MX for one verdict (see `Remote.facts`)."""
+
+    transport_refs: tuple[MapRef, ...]
+    relay: RelayDomains
+    transport_reads: tuple[SourceRead, ...]
+    transport_answers: tuple[CompiledAnswer, ...]
+    relay_reads: tuple[SourceRead, ...]
+    relay_answers: tuple[CompiledAnswer, ...]
+    stamps: tuple[Stamp, ...]
+
+
+def map_checks(domain: str, nexthop: str, facts: Facts) -> list[Check]:
+    """The five map checks of DESIGN §6 (all but mail_path), in contract order."""
+    return [
+        transport_source(domain, nexthop, facts.transport_reads),
+        transport_compiled(domain, nexthop, facts.transport_answers),
+        relay_source(domain, facts.relay, facts.relay_reads),
+        relay_compiled(domain, facts.relay, facts.relay_answers),
+        maps_fresh(facts.stamps),
+    ]

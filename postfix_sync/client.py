@@ -18,15 +18,15 @@ from types import TracebackType
 
 import asyncssh
 
-from . import checks
+from .checks import MAP_CHECKS, map_checks
 from .errors import MxConnectError, MxError, MxMapError
 from .mailpath import smtp_greeting
 from .nexthop import NexthopError, probe_target
 from .queue import deferred_for
-from .remote import Facts, Remote
+from .remote import Remote
 from .repair import run_repair
 from .ssh import SshLink
-from .types import CHECK_NAMES, Check, FlushReport, MxSettings, RepairReport, VerifyReport
+from .types import Check, FlushReport, MxSettings, RepairReport, VerifyReport
 
 # How long flush() watches the deferred count fall after `postqueue` returned: the flush
 # server moves the files from deferred to incoming right away, qmgr does the rest.
@@ -35,9 +35,6 @@ FLUSH_SETTLE = 3.0
 FLUSH_POLL = 0.2
 # The EHLO name of the mail_path probe (settings.extra["helo"] overrides it).
 PROBE_HELO = "dslfailover-probe.invalid"
-
-# every check but mail_path: what the maps decide
-MAP_CHECKS = CHECK_NAMES[:-1]
 
 
 class BackupMx:
@@ -60,21 +57,11 @@ class BackupMx:
                         exc: BaseException | None, tb: TracebackType | None) -> None:
         await self._link.close()
 
-    def map_checks(self, facts: Facts) -> list[Check]:
-        s = self._s
-        return [
-            checks.transport_source(s.domain, s.nexthop, facts.transport_reads),
-            checks.transport_compiled(s.domain, s.nexthop, facts.transport_answers),
-            checks.relay_source(s.domain, facts.relay, facts.relay_reads),
-            checks.relay_compiled(s.domain, facts.relay, facts.relay_answers),
-            checks.maps_fresh(facts.stamps),
-        ]
-
     async def verify(self) -> VerifyReport:
         """All six checks of DESIGN §6, in that order, including mail_path."""
         try:
             facts = await self._remote.facts()
-            found = self.map_checks(facts)
+            found = map_checks(self._s.domain, self._s.nexthop, facts)
         except MxConnectError:
             raise
         except MxError as exc:   # postconf failed or printed nonsense: every map check fails
@@ -108,7 +95,7 @@ class BackupMx:
 
     async def repair(self, *, dry_run: bool = False) -> RepairReport:
         """Opt-in: make the domain's map entries right, rebuild, reload, verify again."""
-        return await run_repair(self._remote, self, dry_run=dry_run)
+        return await run_repair(self._remote, verify=self.verify, dry_run=dry_run)
 
     async def _deferred(self) -> int:
         res = await self._link.run(self._remote.postfix_cmd(self._s.postqueue, "-j"),

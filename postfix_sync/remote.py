@@ -10,11 +10,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import shlex
-from dataclasses import dataclass
 
 import asyncssh
 
-from .checks import CompiledAnswer, SourceRead, Stamp
+from .checks import CompiledAnswer, Facts, SourceRead, Stamp
 from .errors import MxCommandError
 from .maps import (
     MapRef,
@@ -29,17 +28,6 @@ from .types import MxSettings
 
 # Map sources are small text files; a bigger one is not a map we should hold in memory.
 MAX_MAP_BYTES = 8 * 1024 * 1024
-
-
-@dataclass(frozen=True, slots=True)
-class Facts:
-    transport_refs: tuple[MapRef, ...]
-    relay: RelayDomains
-    transport_reads: tuple[SourceRead, ...]
-    transport_answers: tuple[CompiledAnswer, ...]
-    relay_reads: tuple[SourceRead, ...]
-    relay_answers: tuple[CompiledAnswer, ...]
-    stamps: tuple[Stamp, ...]
 
 
 class Remote:

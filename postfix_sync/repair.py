@@ -9,19 +9,16 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-from .checks import SourceRead
+from .checks import Facts, SourceRead, map_checks
 from .edit import set_entry, unified_diff
 from .errors import MxError, MxRepairError
 from .maps import MapRef
 from .nexthop import compare_nexthops
-from .remote import Facts, Remote
-from .types import Check, RepairReport
-
-if TYPE_CHECKING:
-    from .client import BackupMx
+from .remote import Remote
+from .types import Check, RepairReport, VerifyReport
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,10 +74,12 @@ def plan_rebuilds(facts: Facts, found: dict[str, Check], edits: list[Edit]) -> l
     return list(dict.fromkeys(refs))
 
 
-async def run_repair(remote: Remote, mx: BackupMx, *, dry_run: bool) -> RepairReport:
+async def run_repair(remote: Remote, *, verify: Callable[[], Awaitable[VerifyReport]],
+                     dry_run: bool) -> RepairReport:
+    """Plan from fresh facts by `map_checks`, write, rebuild; `verify` judges the result."""
     s = remote.s
     facts = await remote.facts()
-    found = {c.name: c for c in mx.map_checks(facts)}
+    found = {c.name: c for c in map_checks(s.domain, s.nexthop, facts)}
     edits = plan_edits(facts, found, s.domain, s.nexthop)
     rebuilds = plan_rebuilds(facts, found, edits)
     diff = "".join(unified_diff(e.ref.name, e.old, e.new) for e in edits)
@@ -89,7 +88,7 @@ async def run_repair(remote: Remote, mx: BackupMx, *, dry_run: bool) -> RepairRe
         return RepairReport(False, diff, detail="dry run, nothing written; would run: "
                             + (", ".join(steps) or "nothing"))
     if not rebuilds:
-        return RepairReport(False, "", verify=await mx.verify(),
+        return RepairReport(False, "", verify=await verify(),
                             detail="the maps were already right; nothing changed")
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     tag = f"dslfailover-{os.getpid()}"
@@ -101,7 +100,7 @@ async def run_repair(remote: Remote, mx: BackupMx, *, dry_run: bool) -> RepairRe
             backups.append((edit, backup))
             await remote.write_atomic(edit.ref.name, edit.new, tag)
         await _rebuild(remote, rebuilds)
-        after = await mx.verify()
+        after = await verify()
     except MxError as exc:
         restored = await _restore(remote, backups, rebuilds, tag)
         raise MxRepairError("repair", f"{exc}; {restored}") from None
