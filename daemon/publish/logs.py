@@ -70,7 +70,7 @@ class JournalRenderer:
         raise structlog.DropEvent
 
 
-def configure(fmt: str = "auto", level: str = "info", *, site: str | None = None,
+def configure(fmt: str, level: str, *, site: str | None = None,
               stream: TextIO | None = None, journal: JournalSender | None = None) -> None:
     """Set up structlog once. `fmt`: auto | journal | json | console."""
     stream = stream or sys.stderr
