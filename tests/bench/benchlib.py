@@ -14,8 +14,10 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
-from daemon.lab.poll import until as until  # the bench scripts import it from here
-from daemon.lab.runner import DaemonInLab, epoch
+# `until` and `epoch` live in daemon/lab; the bench scripts import them from here
+from daemon.lab.poll import until as until
+from daemon.lab.runner import DaemonInLab
+from daemon.lab.runner import epoch as epoch
 from daemon.lab.site import DEFAULT_ROUTER_RESTART, Lab, new_lab_id
 
 # Bounds the lab's bring-up plus the daemon's start until it is on the primary with the
