@@ -20,6 +20,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -94,6 +95,29 @@ async def wait_polled(fetch: Callable[[], Awaitable[T]], pred: Callable[[T], boo
     if not await poll(ready, timeout, step=step):
         raise AssertionError(_timed_out(what, timeout, lambda: seen[0]))
     return seen[0]
+
+
+@contextlib.contextmanager
+def in_own_loop(make: Callable[[], contextlib.AbstractAsyncContextManager[T]]
+                ) -> Iterator[T]:
+    """Enter an async context manager on an event loop of its own, in a thread: for a
+    synchronous fixture whose server outlives any one test's loop (an sshd per module),
+    and that may be set up while a test's loop runs."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, name="own-loop", daemon=True)
+    thread.start()
+    try:
+        cm = make()
+        value = asyncio.run_coroutine_threadsafe(cm.__aenter__(), loop).result(START_TIMEOUT)
+        try:
+            yield value
+        finally:
+            asyncio.run_coroutine_threadsafe(cm.__aexit__(None, None, None), loop).result(
+                STOP_TIMEOUT)
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(STOP_TIMEOUT)
+        loop.close()
 
 
 # -- config ---------------------------------------------------------------------------

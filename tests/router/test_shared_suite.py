@@ -13,9 +13,10 @@ from typing import Any
 
 import pytest
 
+from daemon.lab.sshd import Sshd
 from router_drivers import RouterDriver, RouterSettings, Secret, create_driver
 
-from .conftest import BACKUP, PASSWORD, PRIMARY, EmulatorFactory, Sshd, telnet_settings
+from .conftest import BACKUP, PASSWORD, PRIMARY, EmulatorFactory, telnet_settings
 
 
 def ssh_dialogue(netns: str) -> dict[str, Any]:
@@ -52,7 +53,7 @@ async def driver(request: pytest.FixtureRequest, emulator: EmulatorFactory) -> A
         if name == "ssh-shell":  # the same commands typed at an interactive prompt
             dialogue["shell"] = {"enabled": True}
         yield create_driver("ssh", RouterSettings(
-            host=sshd.host, port=sshd.port, username=sshd.user, key_file=sshd.key_file,
+            host=sshd.host, port=sshd.port, username=sshd.user, key_file=sshd.client_key,
             known_hosts=sshd.known_hosts, interface="wan0", dialogue=dialogue,
             password=Secret(PASSWORD), connect_timeout=5.0, step_timeout=5.0))
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from daemon.lab.sshd import Sshd
 from router_drivers import (
     RouterConnectError,
     RouterMismatch,
@@ -15,7 +16,7 @@ from router_drivers import (
     create_driver,
 )
 
-from .conftest import BACKUP, PRIMARY, Sshd
+from .conftest import BACKUP, PRIMARY
 
 # A "router" whose read commands print a fixed config: enough to exercise the session,
 # refusals and save ordering without touching any interface.
@@ -26,7 +27,7 @@ READ_PRIMARY = ["printf 'inet 10.91.0.2/29 scope global wan0\\n'",
 def settings(sshd: Sshd, dialogue: dict[str, Any], **kw: Any) -> RouterSettings:
     base: dict[str, Any] = {
         "host": sshd.host, "port": sshd.port, "username": sshd.user,
-        "key_file": sshd.key_file, "known_hosts": sshd.known_hosts, "interface": "wan0",
+        "key_file": sshd.client_key, "known_hosts": sshd.known_hosts, "interface": "wan0",
         "connect_timeout": 5.0, "step_timeout": 5.0, "dialogue": dialogue}
     return RouterSettings(**{**base, **kw})
 
@@ -37,9 +38,11 @@ async def test_reads_over_ssh_with_the_known_host_key(sshd: Sshd) -> None:
     assert "> printf" in driver.transcript()
 
 
-async def test_unknown_host_key_is_refused(sshd: Sshd) -> None:
+async def test_unknown_host_key_is_refused(sshd: Sshd, tmp_path: Path) -> None:
+    other = tmp_path / "known_hosts"   # another key for the same host and port
+    other.write_text(sshd.other_host_key_line())
     driver = create_driver("ssh", settings(sshd, {"commands": {"read": READ_PRIMARY}},
-                                           known_hosts=sshd.other_known_hosts))
+                                           known_hosts=other))
     with pytest.raises(RouterConnectError, match="host key is not in known_hosts"):
         await driver.read_wan()
 
