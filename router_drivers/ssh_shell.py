@@ -12,14 +12,19 @@ import asyncio
 import asyncssh
 
 from .errors import RouterConnectError, RouterTimeout
-from .telnet import ERROR_TAIL
+from .telnet import ChunkReader
 from .transcript import Transcript
 
 # The pseudo-terminal asked for: wide, so that long lines are not wrapped by the router.
 TERM_TYPE, TERM_SIZE = "dumb", (200, 50)
 
 
-class SshShell:
+class SshShell(ChunkReader):
+    """A shell on a pseudo-terminal: `send` and `next_chunk` as a telnet session's."""
+
+    _lost = (OSError, asyncssh.Error)
+    _closed = "the router closed the shell"
+
     def __init__(self, conn: asyncssh.SSHClientConnection, *, step_timeout: float,
                  transcript: Transcript) -> None:
         self.conn = conn
@@ -51,22 +56,7 @@ class SshShell:
         self.transcript.sent(shown if shown is not None else text.rstrip("\r\n"))
         self._process.stdin.write(text)
 
-    async def next_chunk(self, step: str, deadline: float, waited: float) -> str:
+    async def _read(self, step: str) -> str:
         if self._process is None:
             raise RouterConnectError(step, "no shell open")
-        try:
-            async with asyncio.timeout_at(deadline):
-                chunk = await self._process.stdout.read(4096)
-        except TimeoutError as exc:
-            raise RouterTimeout(step, "the router stopped answering "
-                                f"(no expected reply within {waited}s)", self.recent) from exc
-        except (OSError, asyncssh.Error) as exc:
-            raise RouterConnectError(step, f"connection lost: {exc}", self.recent) from exc
-        if not chunk:
-            raise RouterConnectError(step, "the router closed the shell", self.recent)
-        self.recent = (self.recent + self.transcript.mask(chunk))[-ERROR_TAIL:]
-        return chunk
-
-    def deadline(self, timeout: float | None = None) -> float:
-        return asyncio.get_running_loop().time() + (
-            self.step_timeout if timeout is None else timeout)
+        return await self._process.stdout.read(4096)

@@ -43,7 +43,48 @@ class Channel(Protocol):
     def deadline(self, timeout: float | None = None) -> float: ...
 
 
-class TelnetSession:
+class ChunkReader:
+    """What both sessions share of `Channel`: the next chunk under a deadline, the tail.
+
+    A session gives `_read` (one read, "" at the end) and names what a dropped connection
+    raises (`_lost`) and how the end reads (`_closed`); library errors become
+    `RouterError`s here, where they enter.
+    """
+
+    transcript: Transcript
+    step_timeout: float
+    recent: str  # masked tail of everything read, for error messages
+    _lost: tuple[type[Exception], ...] = (OSError,)
+    _closed = "the router closed the connection"
+
+    async def _read(self, step: str) -> str:
+        raise NotImplementedError
+
+    async def next_chunk(self, step: str, deadline: float, waited: float) -> str:
+        """The next text from the router, or an error once `deadline` (loop time) passes.
+
+        `waited` is the timeout the deadline came from, for the error message.
+        """
+        try:
+            async with asyncio.timeout_at(deadline):
+                chunk = await self._read(step)
+        except TimeoutError as exc:
+            raise RouterTimeout(step, "the router stopped answering "
+                                f"(no expected reply within {waited}s)",
+                                self.recent) from exc
+        except self._lost as exc:
+            raise RouterConnectError(step, f"connection lost: {exc}", self.recent) from exc
+        if not chunk:
+            raise RouterConnectError(step, self._closed, self.recent)
+        self.recent = (self.recent + self.transcript.mask(chunk))[-ERROR_TAIL:]
+        return chunk
+
+    def deadline(self, timeout: float | None = None) -> float:
+        return asyncio.get_running_loop().time() + (
+            self.step_timeout if timeout is None else timeout)
+
+
+class TelnetSession(ChunkReader):
     """One telnet connection to a router. An async context manager; not re-entrant."""
 
     def __init__(self, host: str, port: int, *, connect_timeout: float, step_timeout: float,
@@ -108,31 +149,11 @@ class TelnetSession:
         else:
             self._writer.write(text.encode("latin-1"))
 
-    async def next_chunk(self, step: str, deadline: float, waited: float) -> str:
-        """The next text from the router, or an error once `deadline` (loop time) passes.
-
-        `waited` is the timeout the deadline came from, for the error message.
-        """
+    async def _read(self, step: str) -> str:
         if self._reader is None:
             raise RouterConnectError(step, "not connected")
-        try:
-            async with asyncio.timeout_at(deadline):
-                data = await self._reader.read(4096)
-        except TimeoutError as exc:
-            raise RouterTimeout(step, "the router stopped answering "
-                                f"(no expected reply within {waited}s)",
-                                self.recent) from exc
-        except OSError as exc:
-            raise RouterConnectError(step, f"connection lost: {exc}", self.recent) from exc
-        chunk = data.decode("latin-1") if isinstance(data, bytes) else data
-        if not chunk:
-            raise RouterConnectError(step, "the router closed the connection", self.recent)
-        self.recent = (self.recent + self.transcript.mask(chunk))[-ERROR_TAIL:]
-        return chunk
-
-    def deadline(self, timeout: float | None = None) -> float:
-        return asyncio.get_running_loop().time() + (
-            self.step_timeout if timeout is None else timeout)
+        data = await self._reader.read(4096)
+        return data.decode("latin-1") if isinstance(data, bytes) else data
 
 
 class TextDialogue:

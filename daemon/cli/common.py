@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any, NoReturn
+from collections.abc import Callable
+from typing import Any, NoReturn, TypeAlias
 
 from ..config import (
     EXIT_CONFIG,
@@ -22,6 +23,28 @@ def add_config_arg(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "-c", "--config", metavar="FILE", default=None,
         help="config file (default: $DSLFAILOVER_CONFIG or /etc/dslfailover/dslfailover.toml)")
+
+
+# what `add_subparsers()` returns (a string: the class cannot be subscripted at run time)
+Subcommands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+
+
+def add_command(sub: Subcommands, name: str, func: Callable[[argparse.Namespace], int], *,
+                help: str, description: str | None = None, config: bool = True,
+                **defaults: Any) -> argparse.ArgumentParser:
+    """A subcommand that runs `func(args)`: its parser, with `-c FILE` unless `config` is off.
+
+    `defaults` are set on its namespace beside `func` (e.g. the operator action).
+    """
+    parser = sub.add_parser(name, help=help, description=description)
+    if config:
+        add_config_arg(parser)
+    parser.set_defaults(func=func, **defaults)
+    return parser
+
+
+def add_json_arg(parser: argparse.ArgumentParser, help: str = "machine-readable output") -> None:
+    parser.add_argument("--json", action="store_true", help=help)
 
 
 def config_error_exit(err: ConfigError) -> NoReturn:

@@ -9,48 +9,39 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..config import Config, Secrets, config_path
-from .common import add_config_arg, load_or_exit, print_json
+from .common import Subcommands, add_command, add_json_arg, load_or_exit, print_json
 
 EXIT_NOPERM = 77  # EX_NOPERM: no way to send ICMP (systemd does not restart on it)
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser(
-        "run", help="run the daemon in the foreground (systemd Type=notify)",
+def register(sub: Subcommands) -> None:
+    p = add_command(
+        sub, "run", cmd_run, help="run the daemon in the foreground (systemd Type=notify)",
         description="Run the daemon in the foreground. Reads the router first (the router is "
                     "the truth about which circuit is in use), then watches the primary "
                     "circuit and acts. Logs go to the journal under systemd, else to stderr.")
-    add_config_arg(p)
     p.add_argument("--log-format", choices=["auto", "journal", "json", "console"],
                    help="override [log].format")
-    p.set_defaults(func=cmd_run)
-
-    p = sub.add_parser(
-        "check", help="validate the config and its secret files",
+    add_command(
+        sub, "check", cmd_check, help="validate the config and its secret files",
         description="Validate the config file and read its secret files (never printing "
                     "them). Exit 0 with a summary, or 78 with one line per problem: "
                     "<field.path>: <why>.")
-    add_config_arg(p)
-    p.set_defaults(func=cmd_check)
-
-    p = sub.add_parser(
-        "probe", help="run every health check once",
+    p = add_command(
+        sub, "probe", cmd_probe, help="run every health check once",
         description="Run every check once: ICMP to each primary target, the SMTP probe "
                     "through the tunnel, a read of the router, the backup MX verification. "
                     "Exit 0 when all are healthy, 1 otherwise.")
-    add_config_arg(p)
-    p.add_argument("--json", action="store_true", help="machine-readable output")
-    p.set_defaults(func=cmd_probe)
-
-    p = sub.add_parser(
-        "demo", help="the lab, an outage and a recovery, as a timeline (root)",
+    add_json_arg(p)
+    p = add_command(
+        sub, "demo", cmd_demo, config=False,
+        help="the lab, an outage and a recovery, as a timeline (root)",
         description="Bring up a whole simulated site in network namespaces, run the daemon "
                     "in it, cut the primary circuit, show what happens, restore it, fail "
                     "back and tear everything down. Nothing leaves the namespaces.")
-    p.add_argument("--json", action="store_true", help="one JSON object per timeline entry")
+    add_json_arg(p, "one JSON object per timeline entry")
     p.add_argument("--console", choices=["menu", "cli"], default="menu",
                    help="which Netopia console the emulated router speaks (default: menu)")
-    p.set_defaults(func=cmd_demo)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

@@ -15,12 +15,12 @@ from postfix_sync import MxConnectError, MxError, MxSettings, VerifyReport
 
 from ..config import EXIT_CONFIG
 from ..wiring import mx_settings
-from .common import add_config_arg, load_or_exit, print_json
+from .common import Subcommands, add_command, add_json_arg, load_or_exit, print_json
 
 EXIT_FAILED = 1
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(sub: Subcommands) -> None:
     parser = sub.add_parser(
         "mx", help="the backup MX (customer's Postfix): verify, repair, flush",
         description="Check, repair or flush the backup MX over SSH (strict host keys).")
@@ -34,13 +34,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "flush": "deliver mail queued for our domain now (postqueue -s, else -f)",
     }
     for name, text in helps.items():
-        p = actions.add_parser(name, help=text, description=text)
-        add_config_arg(p)
-        p.add_argument("--json", action="store_true", help="machine-readable output")
+        p = add_command(actions, name, _handler, help=text, description=text)
+        add_json_arg(p)
         if name == "repair":
             p.add_argument("--dry-run", action="store_true",
                            help="print the unified diff; change nothing")
-        p.set_defaults(func=_handler)
 
 
 def _settings(args: argparse.Namespace) -> MxSettings:

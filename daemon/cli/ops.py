@@ -19,7 +19,7 @@ from typing import Any
 
 from ..control import ControlError, ControlPermissionError, ControlProtocolError, request
 from ..model import Action
-from .common import add_config_arg, load_or_exit, print_json
+from .common import Subcommands, add_command, add_json_arg, load_or_exit, print_json
 
 EXIT_OK = 0
 EXIT_REFUSED = 1
@@ -44,25 +44,24 @@ _HELP = {
 }
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("status", help="the running daemon's state (control socket)",
-                       description="Ask the running daemon for its state and recent events.")
+def register(sub: Subcommands) -> None:
+    p = add_command(sub, "status", cmd_status,
+                    help="the running daemon's state (control socket)",
+                    description="Ask the running daemon for its state and recent events.")
     _common_args(p, STATUS_TIMEOUT)
-    p.add_argument("--json", action="store_true", help="print the daemon's status as JSON")
-    p.set_defaults(func=cmd_status)
+    add_json_arg(p, "print the daemon's status as JSON")
     for action in Action:
-        p = sub.add_parser(action.value, help=_HELP[action], description=(
+        p = add_command(sub, action.value, cmd_command, action=action, help=_HELP[action],
+                        description=(
             f"Ask the running daemon to {_HELP[action]}. The command, its reason and who "
             "sent it are recorded in the journal and published on MQTT."))
         _common_args(p, COMMAND_TIMEOUT)
         p.add_argument("--reason", metavar="TEXT", default="",
                        help="why (recorded with the command)")
-        p.add_argument("--json", action="store_true", help="print the daemon's answer as JSON")
-        p.set_defaults(func=cmd_command, action=action)
+        add_json_arg(p, "print the daemon's answer as JSON")
 
 
 def _common_args(p: argparse.ArgumentParser, timeout: float) -> None:
-    add_config_arg(p)
     p.add_argument("--socket", metavar="PATH", type=Path, default=None,
                    help="control socket (default: [control].socket from the config)")
     p.add_argument("--timeout", metavar="SECONDS", type=float, default=timeout,

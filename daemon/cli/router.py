@@ -20,49 +20,47 @@ from router_drivers import RouterDriver, RouterError, RouterReading, WanConfig, 
 from ..config import EXIT_CONFIG, Config
 from ..executor import classify
 from ..wiring import router_settings
-from .common import add_config_arg, load_or_exit, print_json
+from .common import Subcommands, add_command, add_json_arg, load_or_exit, print_json
 
 EXIT_FAILED = 1
 T = TypeVar("T")
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(sub: Subcommands) -> None:
     parser = sub.add_parser(
         "router", help="read or change the router's WAN config",
         description="Read the router's WAN address, netmask and gateway, or move it to the "
                     "primary or backup circuit.")
     actions = parser.add_subparsers(dest="router_action", metavar="ACTION")
     actions.required = True
-    show = actions.add_parser("show", help="read the WAN config from the router")
-    add_config_arg(show)
-    show.add_argument("--json", action="store_true", help="machine-readable output")
-    show.add_argument("--transcript", metavar="FILE", type=Path,
-                      help="write the session's transcript (passwords masked) to FILE")
-    show.set_defaults(func=_show)
-    apply = actions.add_parser("apply", help="set the WAN config of one circuit and save it")
+    show = add_command(actions, "show", _show, help="read the WAN config from the router")
+    add_json_arg(show)
+    _add_transcript_arg(show)
+    apply = add_command(actions, "apply", _apply,
+                        help="set the WAN config of one circuit and save it")
     apply.add_argument("circuit", choices=["primary", "backup"])
-    add_config_arg(apply)
     apply.add_argument("--dry-run", action="store_true",
                        help="read the router, show what would be sent, change nothing")
-    apply.add_argument("--transcript", metavar="FILE", type=Path,
-                       help="write the session's transcript (passwords masked) to FILE")
-    apply.set_defaults(func=_apply)
-    explore = actions.add_parser(
-        "explore", help="map the console read-only and propose [router.dialogue]",
+    _add_transcript_arg(apply)
+    explore = add_command(
+        actions, "explore", _explore,
+        help="map the console read-only and propose [router.dialogue]",
         description="Walk the router's console without changing anything (menu: every "
                     "screen reachable through items ending in '...', never an item whose "
                     "label matches the deny list; CLI: help, show, netstat only) and "
                     "propose the [router.dialogue] tables that drive it.")
-    add_config_arg(explore)
     explore.add_argument("--out", metavar="FILE", type=Path,
                          help="write the proposed [router.dialogue] TOML (with the screen "
                               "map as comments) to FILE")
     explore.add_argument("--deny", metavar="REGEX", action="append", default=[],
                          help="never select an item whose label matches REGEX (added to "
                               "the built-in list: save, restart, reset, factory, ...)")
-    explore.add_argument("--transcript", metavar="FILE", type=Path,
-                         help="write the session's transcript (passwords masked) to FILE")
-    explore.set_defaults(func=_explore)
+    _add_transcript_arg(explore)
+
+
+def _add_transcript_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--transcript", metavar="FILE", type=Path,
+                        help="write the session's transcript (passwords masked) to FILE")
 
 
 def _driver(args: argparse.Namespace) -> tuple[Config, RouterDriver]:

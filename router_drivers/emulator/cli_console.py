@@ -121,7 +121,7 @@ class CliConsole:
 
     async def login(self) -> bool:
         loop = asyncio.get_running_loop()
-        if loop.time() < self.state.locked_until:
+        if self.state.locked_out(loop.time()):
             await self.term.write("\r\nToo many login failures: locked out. Try later.\r\n")
             return False
         if self.opts.password is None and self.opts.username is None:
@@ -141,15 +141,11 @@ class CliConsole:
                     return False
                 password = got
                 await self.term.write("\r\n")
-            if name == self.opts.username and password == (self.opts.password or ""):
-                self.state.failed_logins = 0
+            verdict = self.state.check_login(name, password, loop.time())
+            if verdict == "ok":
                 return True
-            self.state.failed_logins += 1
-            locked = self.state.failed_logins >= self.opts.max_tries
-            if locked:  # before anything is written: the next session is refused already
-                self.state.locked_until = loop.time() + self.opts.lockout
             await self.term.write("Login incorrect\r\n")
-            if locked:
+            if verdict == "locked":
                 await self.term.write("Too many login failures: locked out.\r\n")
                 return False
 

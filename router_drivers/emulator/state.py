@@ -165,6 +165,9 @@ class IpBackend:
                 log.error("apply_hook_failed", hook=argv[0], exit_status=rc)
 
 
+LoginVerdict = Literal["ok", "retry", "locked"]
+
+
 @dataclass
 class RouterState:
     """The emulated router's memory, shared by all its sessions. Tests read it."""
@@ -191,6 +194,25 @@ class RouterState:
     def runs(self) -> WanConfig:
         assert self.running is not None
         return self.running
+
+    def locked_out(self, now: float) -> bool:
+        """True while logins are refused after too many failures (`now`: loop time)."""
+        return now < self.locked_until
+
+    def check_login(self, name: str | None, password: str, now: float) -> LoginVerdict:
+        """Judge one login attempt and count it: "ok", "retry", or "locked" (now refused).
+
+        The lockout is set before the console writes anything: a session opened while
+        the failure message is still on its way is refused already.
+        """
+        if name == self.options.username and password == (self.options.password or ""):
+            self.failed_logins = 0
+            return "ok"
+        self.failed_logins += 1
+        if self.failed_logins >= self.options.max_tries:
+            self.locked_until = now + self.options.lockout
+            return "locked"
+        return "retry"
 
     def idle_drop(self, point: HangPoint) -> bool:
         """True once, at `point`, when the options ask for an idle-timeout disconnect."""
