@@ -141,3 +141,34 @@ class Monitor:
             loss, rtt = self.stats(t)
             out.append(ProbeSummary(name=t, ok=bool(win.last_ok), loss=loss, rtt_ms=rtt, at=at))
         return out
+
+
+@dataclass(frozen=True, slots=True)
+class MailPathVerdict:
+    """The mail path through the tunnel changed: ok, or failing with what failed."""
+
+    ok: bool
+    detail: str = ""
+
+
+class MailPathMonitor:
+    """Hysteresis of the tunnel's SMTP probe: pure, like `Monitor`.
+
+    A good probe is reported at once when it changes the verdict (the first one too); a
+    failing one only after `fail_after` failures in a row, so that one lost probe is not an
+    alarm. A verdict is returned only when it changes.
+    """
+
+    def __init__(self, fail_after: int) -> None:
+        self.fail_after = fail_after
+        self.failures = 0
+        self.reported: bool | None = None
+
+    def observe(self, ok: bool, detail: str = "") -> MailPathVerdict | None:
+        self.failures = 0 if ok else self.failures + 1
+        if not ok and self.failures < self.fail_after:
+            return None
+        if ok == self.reported:
+            return None
+        self.reported = ok
+        return MailPathVerdict(ok, "" if ok else detail)
