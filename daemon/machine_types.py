@@ -132,28 +132,40 @@ Event = Tick | PrimaryDown | PrimaryUp | MailPathChanged | RouterResult | MxResu
 
 @dataclass(frozen=True, slots=True)
 class ReadRouter:
+    """Read which circuit the router is on: at start, after `resume`, and in `fault`
+    when no failed apply left an intent to retry."""
+
     action_id: int
 
 
 @dataclass(frozen=True, slots=True)
 class ApplyWan:
+    """Move the router to `circuit` (write, save, restart if it must, read back, prove)."""
+
     action_id: int
-    circuit: Circuit
-    reason: str
+    circuit: Circuit   # where to
+    reason: str        # the transition's reason (kept with the action it caused)
 
 
 @dataclass(frozen=True, slots=True)
 class VerifyMx:
+    """Run the backup-MX checks over SSH (the six of `mx verify`)."""
+
     action_id: int
 
 
 @dataclass(frozen=True, slots=True)
 class RepairMx:
+    """Put the backup MX's maps right after a failed verify (when `repair` is on)."""
+
     action_id: int
 
 
 @dataclass(frozen=True, slots=True)
 class FlushMx:
+    """Flush our domain's queue on the backup MX: after a verified failover, and once
+    more `reflush_after` seconds later for mail that was mid-delivery to the dead path."""
+
     action_id: int
 
 
@@ -163,18 +175,19 @@ Effect = RouterAction | MxAction
 
 
 class RouterJob(enum.StrEnum):
-    """The router action in flight (status JSON `router_action`)."""
+    """The router action in flight (status JSON `router_action`); one at a time."""
 
-    READ = "read"
-    APPLY = "apply"
+    READ = "read"     # ReadRouter
+    APPLY = "apply"   # ApplyWan
 
 
 class MxJob(enum.StrEnum):
-    """The MX action in flight (status JSON `mx_action`)."""
+    """The MX action in flight (status JSON `mx_action`); one at a time, beside the
+    router's."""
 
-    VERIFY = "verify"
-    REPAIR = "repair"
-    FLUSH = "flush"
+    VERIFY = "verify"   # VerifyMx
+    REPAIR = "repair"   # RepairMx
+    FLUSH = "flush"     # FlushMx
 
 
 # -- results --------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from . import machine as m
@@ -27,16 +28,15 @@ RECENT_EVENTS = 10    # events shown by `status`
 Deliver = Callable[[m.Event], None]
 
 
+@dataclass(kw_only=True)
 class Operators:
-    def __init__(self, *, site: str, deliver: Deliver, audit: Auditor, store: Store,
-                 monitor: Monitor, connected: Callable[[], bool]) -> None:
-        self.site = site
-        self.deliver = deliver
-        self.audit = audit
-        self.store = store
-        self.monitor = monitor
-        self.connected = connected
-        self._waiters: dict[int, asyncio.Future[dict[str, Any]]] = {}
+    site: str
+    deliver: Deliver            # onto the daemon's event queue
+    audit: Auditor
+    store: Store                # for the counters
+    monitor: Monitor            # for per-target loss and RTT
+    connected: Callable[[], bool]  # is MQTT connected
+    _waiters: dict[int, asyncio.Future[dict[str, Any]]] = field(default_factory=dict)
 
     def on_mqtt_command(self, cmd: OperatorCommand | RejectedCommand) -> None:
         if isinstance(cmd, RejectedCommand):

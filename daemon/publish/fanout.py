@@ -75,8 +75,32 @@ class FanOut:
         return bool(states) and all(states)
 
 
-class MqttOut:
-    """The MQTT publisher (retained state and probes, events at QoS 1) as a `Publisher`."""
+class Quiet:
+    """A publisher that hears nothing: the base of publishers that want only some calls."""
+
+    def state(self, snap: StateSnapshot) -> None:
+        """Not published by this one."""
+
+    def event(self, event: AuditEvent) -> None:
+        """Not published by this one."""
+
+    def probe(self, summary: ProbeSummary) -> None:
+        """Not published by this one."""
+
+    def transition(self, t: Transition, failover_seconds: float | None) -> None:
+        """Not published by this one."""
+
+    def finished(self, done: Finished) -> None:
+        """Not published by this one."""
+
+    @property
+    def connected(self) -> bool | None:
+        return None
+
+
+class MqttOut(Quiet):
+    """MQTT: retained state and probes, every audit event at QoS 1 (transitions and
+    actions reach it as those events)."""
 
     def __init__(self, mqtt: MqttPublisher) -> None:
         self.mqtt = mqtt
@@ -90,31 +114,16 @@ class MqttOut:
     def probe(self, summary: ProbeSummary) -> None:
         self.mqtt.publish_probe(summary)
 
-    def transition(self, t: Transition, failover_seconds: float | None) -> None:
-        """Transitions reach MQTT as audit events and state snapshots."""
-
-    def finished(self, done: Finished) -> None:
-        """Actions reach MQTT as audit events."""
-
     @property
     def connected(self) -> bool | None:
         return self.mqtt.connected
 
 
-class MetricsOut:
-    """The Prometheus metrics as a `Publisher`: gauges from snapshots, counters from the rest."""
+class MetricsOut(Quiet):
+    """Prometheus: gauges from snapshots and probes, counters from transitions and actions."""
 
     def __init__(self, metrics: Metrics) -> None:
         self.metrics = metrics
-
-    def state(self, snap: StateSnapshot) -> None:
-        self.metrics.set_state(snap)
-
-    def event(self, event: AuditEvent) -> None:
-        """Events are counted through their transitions and actions."""
-
-    def probe(self, summary: ProbeSummary) -> None:
-        self.metrics.observe_probe(summary)
 
     def transition(self, t: Transition, failover_seconds: float | None) -> None:
         if failover_seconds is not None:
@@ -129,6 +138,8 @@ class MetricsOut:
             for check in done.outcome.detail.get("checks", []):
                 self.metrics.mx_check(check["name"], check["ok"])
 
-    @property
-    def connected(self) -> bool | None:
-        return None
+    def state(self, snap: StateSnapshot) -> None:
+        self.metrics.set_state(snap)
+
+    def probe(self, summary: ProbeSummary) -> None:
+        self.metrics.observe_probe(summary)
