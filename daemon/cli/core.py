@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from dataclasses import dataclass
-from typing import Any
+
+from postfix_sync import Check
 
 from ..config import Config, Secrets, config_path
 from .common import Subcommands, add_command, add_json_arg, load_or_exit, print_json
@@ -113,17 +113,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-@dataclass(frozen=True)
-class ProbeCheck:
-    name: str
-    ok: bool
-    detail: str
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "ok": self.ok, "detail": self.detail}
-
-
-async def run_probes(cfg: Config, secrets: Secrets) -> list[ProbeCheck]:
+async def run_probes(cfg: Config, secrets: Secrets) -> list[Check]:
     from postfix_sync import MxError
     from router_drivers import RouterError, create_driver
 
@@ -132,39 +122,39 @@ async def run_probes(cfg: Config, secrets: Secrets) -> list[ProbeCheck]:
     from ..probes.smtp import smtp_probe
     from ..wiring import mx_settings, router_settings
 
-    checks: list[ProbeCheck] = []
+    checks: list[Check] = []
     p = cfg.primary
     try:
         replies = await echo_all(list(p.targets), timeout=p.timeout,
                                  privileged=choose_privileged(p.privileged), source=p.source)
         for r in replies:
-            checks.append(ProbeCheck(f"icmp {r.target}", r.ok,
+            checks.append(Check(f"icmp {r.target}", r.ok,
                                      f"{r.rtt_ms:.1f} ms" if r.ok and r.rtt_ms is not None
                                      else (r.error or "no reply")))
     except ProbeSetupError as exc:
-        checks.append(ProbeCheck("icmp", False, str(exc)))
+        checks.append(Check("icmp", False, str(exc)))
     if cfg.tunnel is not None:
         t = cfg.tunnel
         res = await smtp_probe(t.smtp_host, t.smtp_port, timeout=t.timeout, ehlo_name=t.ehlo_name)
-        checks.append(ProbeCheck(f"smtp {t.smtp_host}:{t.smtp_port}", res.ok,
+        checks.append(Check(f"smtp {t.smtp_host}:{t.smtp_port}", res.ok,
                                  res.detail if res.ok else f"{res.step}: {res.detail}"))
     driver = create_driver(cfg.router.driver, router_settings(cfg, secrets))
     try:
         async with asyncio.timeout(cfg.router.action_timeout):
             wan = await driver.read_wan()
         circuit = classify(wan, cfg.router.primary.wan(), cfg.router.backup.wan())
-        checks.append(ProbeCheck("router", circuit.value != "unknown",
+        checks.append(Check("router", circuit.value != "unknown",
                                  f"{wan} ({circuit.value} circuit)"))
     except (RouterError, TimeoutError) as exc:
-        checks.append(ProbeCheck("router", False, str(exc) or "timed out"))
+        checks.append(Check("router", False, str(exc) or "timed out"))
     mxs = mx_settings(cfg)
     if mxs is not None:
         try:
             async with asyncio.timeout(cfg.actions.mx_timeout):
                 report = await RemoteMx(mxs).verify()
-            checks.extend(ProbeCheck(f"mx {c.name}", c.ok, c.detail) for c in report.checks)
+            checks.extend(Check(f"mx {c.name}", c.ok, c.detail) for c in report.checks)
         except (MxError, TimeoutError) as exc:
-            checks.append(ProbeCheck("mx", False, str(exc) or "timed out"))
+            checks.append(Check("mx", False, str(exc) or "timed out"))
     return checks
 
 

@@ -8,10 +8,10 @@ what is saved. Options add paging (`--More--`) and "Are you sure (y/n)?" questio
 
 from __future__ import annotations
 
-import asyncio
 from ipaddress import AddressValueError, IPv4Address, IPv4Network
 
 from ..base import WanConfig
+from .login import LoginWords, login
 from .state import RouterState
 from .terminal import Terminal
 
@@ -52,6 +52,12 @@ def view_ip(values: dict[str, str]) -> str:
     return ("ip\r\n  ethernet B\r\n"
             f"    address {values['address']}\r\n    netmask {values['netmask']}\r\n"
             f"  gateway {values['gateway']}\r\n")
+
+
+LOGIN = LoginWords(
+    refused="\r\nToo many login failures: locked out. Try later.\r\n", greeting="",
+    name_prompt="\r\nlogin: ", hidden_prompt="Password: ", always_hidden=False,
+    wrong="Login incorrect\r\n", locked="Too many login failures: locked out.\r\n")
 
 
 class CliConsole:
@@ -120,34 +126,7 @@ class CliConsole:
         return (answer or "").strip().lower() in ("y", "yes")
 
     async def login(self) -> bool:
-        loop = asyncio.get_running_loop()
-        if self.state.locked_out(loop.time()):
-            await self.term.write("\r\nToo many login failures: locked out. Try later.\r\n")
-            return False
-        if self.opts.password is None and self.opts.username is None:
-            return True
-        while True:
-            name = None
-            if self.opts.username is not None:
-                await self.term.write("\r\nlogin: ")
-                name = await self.term.line()
-                if name is None:
-                    return False
-            password = ""
-            if self.opts.password is not None:
-                await self.term.write("Password: ")
-                got = await self.term.line(echo=False)
-                if got is None:
-                    return False
-                password = got
-                await self.term.write("\r\n")
-            verdict = self.state.check_login(name, password, loop.time())
-            if verdict == "ok":
-                return True
-            await self.term.write("Login incorrect\r\n")
-            if verdict == "locked":
-                await self.term.write("Too many login failures: locked out.\r\n")
-                return False
+        return await login(self.term, self.state, LOGIN)
 
     async def shell(self, words: list[str]) -> bool:
         cmd = words[0].lower()

@@ -11,12 +11,12 @@ drops every session.
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass, field
 from ipaddress import AddressValueError, IPv4Address, IPv4Network
 from typing import Literal
 
 from ..base import WanConfig
+from .login import LoginWords, login
 from .state import RouterState
 from .terminal import Terminal
 
@@ -30,6 +30,13 @@ SAVE_PROMPT = "Save changes? (Y/N) "
 
 def at(row: int, col: int) -> str:
     return f"\x1b[{row + 1};{col + 1}H"
+
+
+LOGIN = LoginWords(
+    refused="\x1b[2J\x1b[H\r\nToo many failed logins: locked out.\r\n",
+    greeting="\x1b[2J\x1b[H\r\nNetopia R9100 (dslfailover emulator)\r\n\r\n",
+    name_prompt="Enter a Name: ", hidden_prompt="Enter a Password: ", always_hidden=True,
+    wrong="Invalid name or password.\r\n", locked="Too many failed logins: locked out.\r\n")
 
 
 @dataclass
@@ -198,32 +205,7 @@ class MenuConsole:
     # --- dialogue ----------------------------------------------------------------------
 
     async def login(self) -> bool:
-        loop = asyncio.get_running_loop()
-        if self.state.locked_out(loop.time()):
-            await self.term.write("\x1b[2J\x1b[H\r\nToo many failed logins: locked out.\r\n")
-            return False
-        if self.opts.password is None and self.opts.username is None:
-            return True
-        await self.term.write("\x1b[2J\x1b[H\r\nNetopia R9100 (dslfailover emulator)\r\n\r\n")
-        while True:
-            name = None
-            if self.opts.username is not None:
-                await self.term.write("Enter a Name: ")
-                name = await self.term.line()
-                if name is None:
-                    return False
-            await self.term.write("Enter a Password: ")
-            password = await self.term.line(echo=False)
-            if password is None:
-                return False
-            await self.term.write("\r\n")
-            verdict = self.state.check_login(name, password, loop.time())
-            if verdict == "ok":
-                return True
-            await self.term.write("Invalid name or password.\r\n")
-            if verdict == "locked":
-                await self.term.write("Too many failed logins: locked out.\r\n")
-                return False
+        return await login(self.term, self.state, LOGIN)
 
     async def idle_drop(self, point: Literal["login", "menu", "set", "save"]) -> None:
         if self.state.idle_drop(point):
