@@ -37,7 +37,7 @@ def _ping_groups_allow_us() -> bool:
     return any(int(low) <= g <= int(high) for g in groups)
 
 
-def choose_privileged(setting: str = "auto") -> bool:
+def choose_privileged(setting: str) -> bool:
     """True for raw sockets, False for ping sockets; raises when neither can work."""
     if setting == "yes":
         return True

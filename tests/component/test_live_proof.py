@@ -28,7 +28,7 @@ def loopback_proof(**kw: float) -> LiveProof:
     plan = ProofPlan(Circuit.BACKUP, A("127.0.0.1"), (A("127.0.0.2"), A("127.0.0.3")))
     args = {"timeout": 2.0, "echo_timeout": 0.5} | kw
     return LiveProof({Circuit.BACKUP: plan, Circuit.PRIMARY: plan},
-                     privileged=choose_privileged(), **args)
+                     privileged=choose_privileged("auto"), **args)
 
 
 async def test_a_gateway_and_a_far_target_that_answer_prove_the_circuit() -> None:

@@ -15,7 +15,7 @@ def test_loopback_answers() -> None:
     import asyncio
 
     result = asyncio.run(echo(IPv4Address("127.0.0.1"), timeout=1.0,
-                              privileged=choose_privileged()))
+                              privileged=choose_privileged("auto")))
     assert result.ok
     assert result.rtt_ms is not None and result.rtt_ms < 1000
 
