@@ -3,7 +3,7 @@
     protocol  the wire format of one request and one answer, and the errors of both sides
     server    the unix socket the daemon serves (peer credentials, mode and group)
     client    one request from the CLI, every failure a ControlError
-    commands  operator commands as they arrive over MQTT
+    commands  the one schema of an operator command (MQTT and the socket), excerpts
 """
 
 from .client import request
