@@ -57,7 +57,6 @@ class ControlProtocolError(ControlError):
     """The daemon's answer was not one JSON object on one line."""
 
 
-
 @dataclass(frozen=True, slots=True)
 class Request:
     """A validated request: `status`, or a `command` with its action and reason."""
@@ -68,7 +67,7 @@ class Request:
 
 
 class BadRequest(Exception):
-    """A request that is refused before it reaches the daemon. Internal to this module."""
+    """A request refused before it reaches the daemon: why, and what came (for the audit)."""
 
     def __init__(self, why: str, raw: bytes) -> None:
         super().__init__(why)
