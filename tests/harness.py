@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import os
 import signal
 import subprocess
@@ -95,6 +96,46 @@ async def wait_polled(fetch: Callable[[], Awaitable[T]], pred: Callable[[T], boo
     if not await poll(ready, timeout, step=step):
         raise AssertionError(_timed_out(what, timeout, lambda: seen[0]))
     return seen[0]
+
+
+@contextlib.asynccontextmanager
+async def served(serve: Callable[[asyncio.Event], Awaitable[None]],
+                 ready: Callable[[], bool | Awaitable[bool]], what: str,
+                 timeout: float = START_TIMEOUT) -> AsyncIterator[asyncio.Task[None]]:
+    """`serve(stop)` in a task until `ready()` says it serves (its own error if it ends
+    first); afterwards `stop` is set and the task awaited (bounded), after a failure too."""
+    stop = asyncio.Event()
+    task = asyncio.create_task(serve(stop), name=what)
+
+    async def up() -> bool:
+        if task.done():
+            await task   # raises its setup error
+            raise AssertionError(f"{what} ended before it served")
+        answer = ready()
+        return bool(await answer) if inspect.isawaitable(answer) else bool(answer)
+
+    try:
+        if not await poll(up, timeout, step=0.01):
+            raise AssertionError(_timed_out(f"{what} to serve", timeout, None))
+        yield task
+    finally:
+        stop.set()
+        async with asyncio.timeout(STOP_TIMEOUT):
+            with contextlib.suppress(Exception):
+                await task
+
+
+async def finished(proc: asyncio.subprocess.Process, timeout: float) -> tuple[int, str, str]:
+    """Its exit code, stdout and stderr once `proc` has ended; killed after `timeout`."""
+    try:
+        async with asyncio.timeout(timeout):
+            out, err = await proc.communicate()
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
 
 
 @contextlib.contextmanager

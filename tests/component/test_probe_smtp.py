@@ -50,80 +50,45 @@ async def test_refused_connection_fails_at_connect() -> None:
     assert "ConnectionRefused" in result.detail
 
 
-async def test_slow_banner_times_out_at_banner(peer: Callable[[Handler], Awaitable[int]]) -> None:
-    async def slow(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await asyncio.sleep(5)
+def scripted(*steps: bytes | float | None) -> Handler:
+    """A peer that plays `steps` and hangs up: bytes are sent, a float is a pause of that
+    many seconds, None reads one line (the probe's command)."""
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        for step in steps:
+            if step is None:
+                await reader.readline()
+            elif isinstance(step, float):
+                await asyncio.sleep(step)
+            else:
+                writer.write(step)
+                await writer.drain()
         writer.close()
-
-    port = await peer(slow)
-    result = await smtp_probe("127.0.0.1", port, timeout=0.3, ehlo_name=EHLO)
-    assert (result.ok, result.step) == (False, "banner")
-    assert "no answer within 0.3s" in result.detail
+    return handler
 
 
-async def test_5xx_banner_is_reported_with_the_line(
-        peer: Callable[[Handler], Awaitable[int]]) -> None:
-    async def busy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        writer.write(b"554 5.3.2 not today\r\n")
-        await writer.drain()
-        writer.close()
-
-    port = await peer(busy)
-    result = await smtp_probe("127.0.0.1", port, timeout=1.0, ehlo_name=EHLO)
-    assert (result.ok, result.step, result.detail) == (False, "banner", "554 5.3.2 not today")
-
-
-async def test_ehlo_refused(peer: Callable[[Handler], Awaitable[int]]) -> None:
-    async def picky(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        writer.write(b"220 hi\r\n")
-        await reader.readline()
-        writer.write(b"550 who are you\r\n")
-        await writer.drain()
-        writer.close()
-
-    port = await peer(picky)
-    result = await smtp_probe("127.0.0.1", port, timeout=1.0, ehlo_name=EHLO)
-    assert (result.ok, result.step) == (False, "ehlo")
-    assert "550" in result.detail
+# (peer, probe timeout, ok, step it ends at, text in its detail)
+PEERS = {
+    "slow banner times out at banner": (scripted(5.0), 0.3, False, "banner",
+                                        "no answer within 0.3s"),
+    "5xx banner is reported with the line": (scripted(b"554 5.3.2 not today\r\n"), 1.0,
+                                             False, "banner", "554 5.3.2 not today"),
+    "ehlo refused": (scripted(b"220 hi\r\n", None, b"550 who are you\r\n"), 1.0, False,
+                     "ehlo", "550"),
+    "garbage is reported not raised": (scripted(b"\x00\xff\xfeSSH-2.0-OpenSSH_9.2\r\n"),
+                                       1.0, False, "banner", "not an SMTP reply"),
+    "endless line is garbage": (scripted(b"220" + b"x" * 10000, 1.0), 1.0, False, "banner",
+                                ""),
+    "multiline ehlo is read to the end": (scripted(
+        b"220 mx ESMTP\r\n", None, b"250-mx\r\n250-PIPELINING\r\n250 8BITMIME\r\n", None,
+        b"221 bye\r\n"), 1.0, True, "done", ""),
+}
 
 
-async def test_garbage_is_reported_not_raised(peer: Callable[[Handler], Awaitable[int]]) -> None:
-    async def noise(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        writer.write(b"\x00\xff\xfeSSH-2.0-OpenSSH_9.2\r\n")
-        await writer.drain()
-        writer.close()
-
-    port = await peer(noise)
-    result = await smtp_probe("127.0.0.1", port, timeout=1.0, ehlo_name=EHLO)
-    assert (result.ok, result.step) == (False, "banner")
-    assert "not an SMTP reply" in result.detail
-
-
-async def test_endless_line_is_garbage(peer: Callable[[Handler], Awaitable[int]]) -> None:
-    async def flood(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        writer.write(b"220" + b"x" * 10000)
-        await writer.drain()
-        await asyncio.sleep(1)
-        writer.close()
-
-    port = await peer(flood)
-    result = await smtp_probe("127.0.0.1", port, timeout=1.0, ehlo_name=EHLO)
-    assert not result.ok
-    assert result.step == "banner"
-
-
-async def test_multiline_ehlo_is_read_to_the_end(
-        peer: Callable[[Handler], Awaitable[int]]) -> None:
-    async def good(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        writer.write(b"220 mx ESMTP\r\n")
-        await reader.readline()
-        writer.write(b"250-mx\r\n250-PIPELINING\r\n250 8BITMIME\r\n")
-        await reader.readline()
-        writer.write(b"221 bye\r\n")
-        await writer.drain()
-        writer.close()
-
-    port = await peer(good)
-    result = await smtp_probe("127.0.0.1", port, timeout=1.0, ehlo_name=EHLO)
-    assert result.ok
-    assert result.detail == "250 8BITMIME"
+@pytest.mark.parametrize("case", PEERS)
+async def test_a_peer_gives_the_verdict(peer: Callable[[Handler], Awaitable[int]],
+                                        case: str) -> None:
+    handler, timeout, ok, step, detail = PEERS[case]
+    port = await peer(handler)
+    result = await smtp_probe("127.0.0.1", port, timeout=timeout, ehlo_name=EHLO)
+    assert (result.ok, result.step) == (ok, step), result
+    assert detail in result.detail

@@ -108,24 +108,20 @@ def _port(server: asyncio.Server) -> int:
     return int(server.sockets[0].getsockname()[1])
 
 
-async def test_mail_path_names_the_banner_step_and_what_was_seen(
-        mx: MxWorld, fake_smtp: tuple[list[bytes], asyncio.Server]) -> None:
-    replies, server = fake_smtp
-    replies.append(b"554 5.3.2 go away\r\n")
+@pytest.mark.parametrize(("replies", "why"), [
+    ([b"554 5.3.2 go away\r\n"], "banner: expected 220, got '554 5.3.2 go away'"),
+    ([b"220-fake\r\n220 ready\r\n", b"502 no EHLO here\r\n"],
+     "EHLO: expected 250, got '502 no EHLO here'"),
+], ids=["banner", "ehlo"])
+async def test_mail_path_names_the_step_that_failed_and_what_was_seen(
+        mx: MxWorld, fake_smtp: tuple[list[bytes], asyncio.Server], replies: list[bytes],
+        why: str) -> None:
+    script, server = fake_smtp
+    script += replies
     async with BackupMx(mx.settings(nexthop=f"smtp:[127.0.0.1]:{_port(server)}")) as bmx:
         check = await bmx.mail_path()
     assert not check.ok
-    assert "banner: expected 220, got '554 5.3.2 go away'" in check.detail
-
-
-async def test_mail_path_names_the_ehlo_step_when_ehlo_is_refused(
-        mx: MxWorld, fake_smtp: tuple[list[bytes], asyncio.Server]) -> None:
-    replies, server = fake_smtp
-    replies += [b"220-fake\r\n220 ready\r\n", b"502 no EHLO here\r\n"]
-    async with BackupMx(mx.settings(nexthop=f"smtp:[127.0.0.1]:{_port(server)}")) as bmx:
-        check = await bmx.mail_path()
-    assert not check.ok
-    assert "EHLO: expected 250, got '502 no EHLO here'" in check.detail
+    assert why in check.detail
 
 
 async def test_mail_path_times_out_on_a_silent_server_within_smtp_timeout(

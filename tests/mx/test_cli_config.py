@@ -7,18 +7,12 @@ from pathlib import Path
 import pytest
 
 from daemon.cli import main as cli_main
-
-BASE = ('site = "t"\n[primary]\ntargets = ["203.0.113.1"]\n[router]\n'
-        'driver = "dry-run"\n[router.primary]\naddress = "203.0.113.2"\n'
-        'netmask = "255.255.255.0"\ngateway = "203.0.113.1"\n[router.backup]\n'
-        'address = "198.51.100.10"\nnetmask = "255.255.255.0"\n'
-        'gateway = "198.51.100.9"\n')
+from tests.harness import daemon_config
 
 
 def test_config_without_backup_mx_exits_78(tmp_path: Path,
                                            capsys: pytest.CaptureFixture[str]) -> None:
-    cfg = tmp_path / "c.toml"
-    cfg.write_text(BASE)
+    cfg = daemon_config(tmp_path, "c.toml")
     with pytest.raises(SystemExit) as exc:
         cli_main(["mx", "verify", "--json", "-c", str(cfg)])
     assert exc.value.code == 78
@@ -27,9 +21,9 @@ def test_config_without_backup_mx_exits_78(tmp_path: Path,
 
 def test_bad_backup_mx_config_exits_78_naming_the_field(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    cfg = tmp_path / "c.toml"
-    cfg.write_text(BASE + '[backup_mx]\nhost = "h"\nkey_file = "/k"\n'
-                   'known_hosts = "/kh"\ndomain = "unixwiz.net"\nnexthop = "smtp [x]"\n')
+    cfg = daemon_config(tmp_path, "c.toml", backup_mx={
+        "host": "h", "key_file": "/k", "known_hosts": "/kh", "domain": "unixwiz.net",
+        "nexthop": "smtp [x]"})
     with pytest.raises(SystemExit) as exc:
         cli_main(["mx", "verify", "-c", str(cfg)])
     assert exc.value.code == 78

@@ -76,22 +76,21 @@ def test_duplicate_key_is_reported_as_a_warning_naming_the_line() -> None:
                             "postmap keeps the first",)
 
 
-def test_key_without_value_is_skipped_with_a_warning() -> None:
-    src = parse_map("lonely\nb y\n", "t")
-    assert [e.key for e in src.entries] == ["b"]
-    assert "line 1: expected format: key whitespace value" in src.warnings[0]
+@pytest.mark.parametrize(("text", "keys", "warning"), [
+    ("lonely\nb y\n", ["b"], "line 1: expected format: key whitespace value"),
+    ("  stray\nk v\n", ["k"], "line 1: continuation line"),
+], ids=["key without value", "continuation before any entry"])
+def test_a_line_postmap_skips_is_skipped_with_a_warning(text: str, keys: list[str],
+                                                        warning: str) -> None:
+    src = parse_map(text, "t")
+    assert [e.key for e in src.entries] == keys
+    assert warning in src.warnings[0]
 
 
 def test_indented_comment_does_not_break_a_continuation() -> None:
     src = parse_map("k a\n  # note\n  b\n", "t")
     assert src.find("k")[0].value == "a  b"
     assert (src.find("k")[0].first_line, src.find("k")[0].last_line) == (1, 3)
-
-
-def test_continuation_before_any_entry_is_ignored_with_a_warning() -> None:
-    src = parse_map("  stray\nk v\n", "t")
-    assert [e.key for e in src.entries] == ["k"]
-    assert "line 1: continuation line" in src.warnings[0]
 
 
 def test_crlf_file_keeps_its_line_endings_and_strips_them_from_values() -> None:
@@ -111,22 +110,18 @@ def test_binary_file_is_an_error_naming_file_and_line() -> None:
         decode_source(b"\x00\x00\x06\x15", "transport.db")
 
 
-def test_relay_map_with_ok_entry_relays_the_domain() -> None:
-    text = (FIXTURES / "relays_ok" / "relays").read_text()
+@pytest.mark.parametrize(("case", "ok", "detail"), [
+    ("relays_ok", True, "line 3: unixwiz.net OK"),
+    ("relays_missing", False, "line 3 mentions it in a comment"),
+])
+def test_relay_map_relays_the_domain_only_with_an_ok_entry(case: str, ok: bool,
+                                                           detail: str) -> None:
+    text = (FIXTURES / case / "relays").read_text()
     relay = parse_relay_domains("hash:/etc/postfix/relays")
     check = relay_source("unixwiz.net", relay,
                          [SourceRead(relay.tables[0], parse_map(text, "/etc/postfix/relays"))])
-    assert check.ok
-    assert "line 3: unixwiz.net OK" in check.detail
-
-
-def test_relay_map_without_the_domain_does_not_relay_it() -> None:
-    text = (FIXTURES / "relays_missing" / "relays").read_text()
-    relay = parse_relay_domains("hash:/etc/postfix/relays")
-    check = relay_source("unixwiz.net", relay,
-                         [SourceRead(relay.tables[0], parse_map(text, "/etc/postfix/relays"))])
-    assert not check.ok
-    assert "line 3 mentions it in a comment" in check.detail
+    assert check.ok is ok
+    assert detail in check.detail
 
 
 def test_domain_listed_in_relay_domains_itself_is_relayed() -> None:

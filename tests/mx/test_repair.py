@@ -46,11 +46,17 @@ async def test_repair_changes_only_the_domain_entry_and_keeps_every_other_byte(
     assert await _query(mx) == mx.nexthop
 
 
-async def test_repair_keeps_a_timestamped_backup_of_the_original(mx: MxWorld) -> None:
+async def _wrong_map_without_backups(mx: MxWorld) -> bytes:
+    """A wrong entry in the transport source, and no backups of it beside it yet."""
     for old in _backups(mx):
         old.unlink()
     original = _wrong(mx, "\n")
     await mx.transport(original)
+    return original
+
+
+async def test_repair_keeps_a_timestamped_backup_of_the_original(mx: MxWorld) -> None:
+    original = await _wrong_map_without_backups(mx)
     async with BackupMx(mx.settings()) as bmx:
         report = await bmx.repair()
     [backup] = _backups(mx)
@@ -60,10 +66,7 @@ async def test_repair_keeps_a_timestamped_backup_of_the_original(mx: MxWorld) ->
 
 
 async def test_dry_run_returns_the_diff_and_writes_nothing(mx: MxWorld) -> None:
-    for old in _backups(mx):
-        old.unlink()
-    original = _wrong(mx, "\n")
-    await mx.transport(original)
+    original = await _wrong_map_without_backups(mx)
     async with BackupMx(mx.settings()) as bmx:
         report = await bmx.repair(dry_run=True)
     assert not report.changed

@@ -8,7 +8,7 @@ import json
 import os
 import socket
 import stat
-from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ from daemon.control import ControlSetupError, ControlUnavailable, request
 from daemon.control.protocol import MAX_REQUEST_BYTES
 from daemon.control.server import ControlServer
 from daemon.model import Action, OperatorCommand
+from tests.harness import served, wait_until
 
 from .conftest import Recorder
 
@@ -25,22 +26,9 @@ from .conftest import Recorder
 EXCHANGE_TIMEOUT = 5.0
 
 
-@contextlib.asynccontextmanager
-async def serving(server: ControlServer) -> AsyncIterator[asyncio.Task[None]]:
-    stop = asyncio.Event()
-    task = asyncio.create_task(server.serve(stop), name="control-server")
-    try:
-        async with asyncio.timeout(EXCHANGE_TIMEOUT):
-            while not accepts(server.path):
-                if task.done():
-                    await task  # raises the server's setup error
-                await asyncio.sleep(0.01)
-        yield task
-    finally:
-        stop.set()
-        async with asyncio.timeout(EXCHANGE_TIMEOUT):
-            with contextlib.suppress(Exception):
-                await task
+def serving(server: ControlServer) -> AbstractAsyncContextManager[asyncio.Task[None]]:
+    return served(server.serve, lambda: accepts(server.path), "the control server",
+                  EXCHANGE_TIMEOUT)
 
 
 def accepts(path: Path) -> bool:
@@ -304,10 +292,8 @@ async def test_request_to_a_stale_socket_raises_unavailable(sock_path: Path) -> 
 async def test_socket_file_is_removed_when_the_server_task_is_cancelled(
         recorder: Recorder, sock_path: Path) -> None:
     task = asyncio.create_task(recorder.server(sock_path).serve(asyncio.Event()))
-    async with asyncio.timeout(EXCHANGE_TIMEOUT):
-        while not accepts(sock_path):
-            await asyncio.sleep(0.01)
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
+    await wait_until(lambda: accepts(sock_path), EXCHANGE_TIMEOUT, "the control socket")
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
     assert not sock_path.exists()

@@ -13,7 +13,7 @@ import aiomqtt
 import pytest
 
 from daemon.lab.mosquitto import Mosquitto
-from tests.harness import free_port
+from tests.harness import finished, free_port
 
 DASHBOARD = Path(__file__).resolve().parents[2] / "examples" / "dashboard.py"
 # Bounds one dashboard run (python start-up, connect, --wait, print).
@@ -48,15 +48,7 @@ async def start(port: int, root: str, *args: str) -> asyncio.subprocess.Process:
 
 
 async def finish(proc: asyncio.subprocess.Process) -> tuple[int, str, str]:
-    try:
-        async with asyncio.timeout(RUN_TIMEOUT):
-            out, err = await proc.communicate()
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(), err.decode()
+    return await finished(proc, RUN_TIMEOUT)
 
 
 def row(out: str, site: str) -> list[str]:

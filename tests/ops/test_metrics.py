@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from daemon.lab.launcher import port_open
 from daemon.model import (
     Circuit,
     LinkHealth,
@@ -22,7 +23,7 @@ from daemon.model import (
     StateSnapshot,
 )
 from daemon.publish.metrics import Metrics, MetricsError
-from tests.harness import free_port
+from tests.harness import free_port, served
 
 # Bounds one scrape (connect, request, whole body).
 SCRAPE_TIMEOUT = 5.0
@@ -35,27 +36,10 @@ Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 @contextlib.asynccontextmanager
 async def endpoint(metrics: Metrics) -> AsyncIterator[str]:
     port = free_port()
-    stop = asyncio.Event()
-    task = asyncio.create_task(metrics.serve("127.0.0.1", port, stop), name="metrics")
-    url = f"http://127.0.0.1:{port}"
-    try:
-        async with asyncio.timeout(SERVE_TIMEOUT):
-            while True:
-                if task.done():
-                    await task
-                try:
-                    _, writer = await asyncio.open_connection("127.0.0.1", port)
-                except OSError:
-                    await asyncio.sleep(0.01)
-                    continue
-                writer.close()
-                break
-        yield url
-    finally:
-        stop.set()
-        async with asyncio.timeout(SERVE_TIMEOUT):
-            with contextlib.suppress(Exception):
-                await task
+    async with served(lambda stop: metrics.serve("127.0.0.1", port, stop),
+                      lambda: port_open("127.0.0.1", port), "the metrics endpoint",
+                      SERVE_TIMEOUT):
+        yield f"http://127.0.0.1:{port}"
 
 
 def _get(url: str, accept: str | None = None) -> tuple[int, str, str]:

@@ -12,13 +12,13 @@ import os
 import shutil
 import subprocess
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from typing import Any
 
 import pytest
 
 from daemon.lab.sshd import SSHD, Sshd
-from router_drivers import RouterSettings, Secret, WanConfig
+from router_drivers import RouterDriver, RouterSettings, Secret, WanConfig, create_driver
 from router_drivers.emulator import EmulatorOptions, RouterState, run_emulator
 from tests.harness import BACKUP as BACKUP  # the router tests import the WANs from here
 from tests.harness import PRIMARY as PRIMARY
@@ -48,6 +48,23 @@ async def emulator() -> AsyncIterator[EmulatorFactory]:
             return await stack.enter_async_context(
                 run_emulator(console, initial, options=EmulatorOptions(**options)))  # type: ignore[arg-type]
         yield start
+
+
+# The driver of each emulated console.
+DRIVERS = {"menu": "netopia-menu", "cli": "netopia-cli"}
+DriverFactory = Callable[..., Awaitable[tuple[RouterDriver, RouterState]]]
+
+
+@pytest.fixture
+def console_driver(emulator: EmulatorFactory) -> DriverFactory:
+    """connect(console, settings=None, **EmulatorOptions fields) -> (driver, state): an
+    emulator of that console and its driver, with telnet_settings(**settings)."""
+    async def connect(console: str, settings: Mapping[str, Any] | None = None,
+                      **options: Any) -> tuple[RouterDriver, RouterState]:
+        host, port, state = await emulator(console, **options)
+        driver = create_driver(DRIVERS[console], telnet_settings(host, port, **(settings or {})))
+        return driver, state
+    return connect
 
 
 def _run(*argv: str) -> None:

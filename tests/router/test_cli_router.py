@@ -5,9 +5,13 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+from tests.harness import daemon_config, finished, merged, secret_file
 
 from .conftest import BACKUP, PASSWORD, PRIMARY, EmulatorFactory
 
@@ -15,47 +19,22 @@ from .conftest import BACKUP, PASSWORD, PRIMARY, EmulatorFactory
 CLI_TIMEOUT = 60.0
 
 
-def write_config(tmp: Path, driver: str, port: int, password: str = PASSWORD) -> Path:
-    (tmp / "router.password").write_text(password + "\n")
-    config = tmp / "dslfailover.toml"
-    config.write_text(f"""
-site = "test"
-[primary]
-targets = ["127.0.0.1"]
-[router]
-driver = "{driver}"
-host = "127.0.0.1"
-port = {port}
-password_file = "{tmp / 'router.password'}"
-connect_timeout = 2.0
-step_timeout = 2.0
-[router.primary]
-address = "{PRIMARY.address}"
-netmask = "{PRIMARY.netmask}"
-gateway = "{PRIMARY.gateway}"
-[router.backup]
-address = "{BACKUP.address}"
-netmask = "{BACKUP.netmask}"
-gateway = "{BACKUP.gateway}"
-[mqtt]
-enabled = false
-""")
-    return config
+def write_config(tmp: Path, driver: str, port: int, password: str = PASSWORD,
+                 router: Mapping[str, Any] | None = None) -> Path:
+    """A config for the router CLI; `router` is laid over its `[router]` table."""
+    secret_file(tmp / "router.password", password)
+    return daemon_config(
+        tmp, state_dir=None, control=None, primary={"interval": None, "timeout": None},
+        router=merged({"driver": driver, "host": "127.0.0.1", "port": port,
+                       "password_file": str(tmp / "router.password"),
+                       "connect_timeout": 2.0, "step_timeout": 2.0, "live_proof": None},
+                      router or {}))
 
 
 async def cli(*args: str) -> tuple[int, str, str]:
-    proc = await asyncio.create_subprocess_exec(
+    return await finished(await asyncio.create_subprocess_exec(
         sys.executable, "-m", "daemon.cli", "router", *args,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-    try:
-        async with asyncio.timeout(CLI_TIMEOUT):
-            out, err = await proc.communicate()
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(), err.decode()
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE), CLI_TIMEOUT)
 
 
 both = pytest.mark.parametrize(("console", "driver"), [("menu", "netopia-menu"),
@@ -125,8 +104,8 @@ async def test_unusable_config_exits_78(tmp_path: Path) -> None:
 
 
 async def test_bad_dialogue_override_exits_78_naming_the_key(tmp_path: Path) -> None:
-    config = write_config(tmp_path, "netopia-menu", 2323)
-    config.write_text(config.read_text() + '[router.dialogue.edit.fields]\nadress = "WAN IP"\n')
+    config = write_config(tmp_path, "netopia-menu", 2323, router={
+        "dialogue": {"edit": {"fields": {"adress": "WAN IP"}}}})
     code, _, err = await cli("show", "-c", str(config))
     assert code == 78
     assert "router.dialogue.edit.fields.adress: unknown key" in err

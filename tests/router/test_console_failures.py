@@ -19,7 +19,7 @@ from router_drivers import (
 )
 from tests.harness import free_port
 
-from .conftest import BACKUP, PASSWORD, PRIMARY, EmulatorFactory, telnet_settings
+from .conftest import BACKUP, PASSWORD, PRIMARY, DriverFactory, EmulatorFactory, telnet_settings
 
 CONSOLES = [("menu", "netopia-menu"), ("cli", "netopia-cli")]
 both = pytest.mark.parametrize(("console", "driver_name"), CONSOLES, ids=["menu", "cli"])
@@ -27,9 +27,8 @@ both = pytest.mark.parametrize(("console", "driver_name"), CONSOLES, ids=["menu"
 
 @both
 async def test_wrong_password_is_an_auth_error_and_saves_nothing(
-        emulator: EmulatorFactory, console: str, driver_name: str) -> None:
-    host, port, state = await emulator(console)
-    driver = create_driver(driver_name, telnet_settings(host, port, password=Secret("nope")))
+        console_driver: DriverFactory, console: str, driver_name: str) -> None:
+    driver, state = await console_driver(console, settings=dict(password=Secret("nope")))
     with pytest.raises(RouterAuthError, match="refused the login"):
         await driver.apply_wan(BACKUP)
     assert state.saved == PRIMARY
@@ -60,9 +59,8 @@ async def test_connection_refused_is_a_connect_error(console: str, driver_name: 
 @both
 @pytest.mark.parametrize("point", ["login", "set", "save"])
 async def test_router_that_stops_answering_times_out_and_nothing_is_saved(
-        emulator: EmulatorFactory, console: str, driver_name: str, point: str) -> None:
-    host, port, state = await emulator(console, hang_at=point)
-    driver = create_driver(driver_name, telnet_settings(host, port, step_timeout=0.5))
+        console_driver: DriverFactory, console: str, driver_name: str, point: str) -> None:
+    driver, state = await console_driver(console, settings=dict(step_timeout=0.5), hang_at=point)
     with pytest.raises(RouterTimeout, match="stopped answering") as info:
         await driver.apply_wan(BACKUP)
     assert state.saved == PRIMARY
@@ -73,9 +71,8 @@ async def test_router_that_stops_answering_times_out_and_nothing_is_saved(
 
 @both
 async def test_refused_value_raises_naming_the_step_and_saves_nothing(
-        emulator: EmulatorFactory, console: str, driver_name: str) -> None:
-    host, port, state = await emulator(console, refuse=frozenset({"gateway"}))
-    driver = create_driver(driver_name, telnet_settings(host, port))
+        console_driver: DriverFactory, console: str, driver_name: str) -> None:
+    driver, state = await console_driver(console, refuse=frozenset({"gateway"}))
     with pytest.raises(RouterRefused) as info:
         await driver.apply_wan(BACKUP)
     assert "10.92.0.9" in info.value.step + info.value.message
@@ -86,10 +83,9 @@ async def test_refused_value_raises_naming_the_step_and_saves_nothing(
 
 @both
 async def test_read_back_that_disagrees_is_a_mismatch_and_the_previous_config_is_put_back(
-        emulator: EmulatorFactory, console: str, driver_name: str) -> None:
+        console_driver: DriverFactory, console: str, driver_name: str) -> None:
     # the router accepts the new gateway but silently keeps the old one
-    host, port, state = await emulator(console, ignore=frozenset({"gateway"}))
-    driver = create_driver(driver_name, telnet_settings(host, port))
+    driver, state = await console_driver(console, ignore=frozenset({"gateway"}))
     with pytest.raises(RouterMismatch, match="after the apply the router runs") as info:
         await driver.apply_wan(BACKUP)
     assert "the previous config is back: the router now runs 10.91.0.2/29" in str(info.value)
@@ -119,24 +115,21 @@ async def test_password_never_in_logs_output_errors_or_transcripts(
 
 
 async def test_menu_logs_in_with_superuser_name_and_password(
-        emulator: EmulatorFactory) -> None:
-    host, port, _ = await emulator("menu", username="super")
-    driver = create_driver("netopia-menu", telnet_settings(host, port, username="super"))
+        console_driver: DriverFactory) -> None:
+    driver, _ = await console_driver("menu", settings=dict(username="super"), username="super")
     assert await driver.apply_wan(BACKUP) == BACKUP
     assert "Enter a Name:" in driver.transcript()
 
 
 async def test_menu_logs_in_without_a_password_when_none_is_set(
-        emulator: EmulatorFactory) -> None:
-    host, port, _ = await emulator("menu", password=None)
-    driver = create_driver("netopia-menu", telnet_settings(host, port, password=None))
+        console_driver: DriverFactory) -> None:
+    driver, _ = await console_driver("menu", settings=dict(password=None), password=None)
     assert await driver.read_wan() == PRIMARY
     assert "Enter a Password" not in driver.transcript()
 
 
-async def test_cli_logs_in_with_username_then_password(emulator: EmulatorFactory) -> None:
-    host, port, _ = await emulator("cli", username="admin")
-    driver = create_driver("netopia-cli", telnet_settings(host, port, username="admin"))
+async def test_cli_logs_in_with_username_then_password(console_driver: DriverFactory) -> None:
+    driver, _ = await console_driver("cli", settings=dict(username="admin"), username="admin")
     assert await driver.read_wan() == PRIMARY
     assert "login:" in driver.transcript()
 
@@ -154,9 +147,9 @@ async def test_menu_restarts_when_the_console_asks_after_the_save(
 
 
 async def test_menu_gives_up_when_the_router_does_not_come_back_in_time(
-        emulator: EmulatorFactory) -> None:
-    host, port, _ = await emulator("menu", restart_delay=30.0)
-    driver = create_driver("netopia-menu", telnet_settings(host, port, restart_timeout=1.0))
+        console_driver: DriverFactory) -> None:
+    driver, _ = await console_driver("menu", settings=dict(restart_timeout=1.0),
+                                     restart_delay=30.0)
     with pytest.raises(RouterTimeout, match="did not come back") as info:
         await driver.apply_wan(BACKUP)
     assert info.value.saved
@@ -206,17 +199,15 @@ async def test_cli_bad_value_from_a_template_is_refused_and_nothing_saved(
 
 @both
 async def test_password_asked_but_none_configured_is_an_auth_error(
-        emulator: EmulatorFactory, console: str, driver_name: str) -> None:
-    host, port, _ = await emulator(console)
-    driver = create_driver(driver_name, telnet_settings(host, port, password=None))
+        console_driver: DriverFactory, console: str, driver_name: str) -> None:
+    driver, _ = await console_driver(console, settings=dict(password=None))
     with pytest.raises(RouterAuthError, match="none is configured"):
         await driver.read_wan()
 
 
 async def test_menu_that_hangs_after_the_first_key_times_out(
-        emulator: EmulatorFactory) -> None:
-    host, port, state = await emulator("menu", hang_at="menu")
-    driver = create_driver("netopia-menu", telnet_settings(host, port, step_timeout=0.5))
+        console_driver: DriverFactory) -> None:
+    driver, state = await console_driver("menu", settings=dict(step_timeout=0.5), hang_at="menu")
     with pytest.raises(RouterTimeout, match=r"select '.*stopped answering"):
         await driver.apply_wan(BACKUP)
     assert state.saves == 0
@@ -245,9 +236,8 @@ async def test_cli_restart_command_drops_the_session_and_the_router_comes_back(
 
 
 async def test_cli_refusal_leaves_config_mode_without_saving(
-        emulator: EmulatorFactory) -> None:
-    host, port, state = await emulator("cli", refuse=frozenset({"gateway"}))
-    driver = create_driver("netopia-cli", telnet_settings(host, port))
+        console_driver: DriverFactory) -> None:
+    driver, state = await console_driver("cli", refuse=frozenset({"gateway"}))
     with pytest.raises(RouterRefused):
         await driver.apply_wan(BACKUP)
     assert state.received[-1] == "exit"
@@ -256,9 +246,8 @@ async def test_cli_refusal_leaves_config_mode_without_saving(
 
 
 async def test_menu_timeout_shows_the_rendered_screen_not_escape_codes(
-        emulator: EmulatorFactory) -> None:
-    host, port, _ = await emulator("menu", hang_at="set")
-    driver = create_driver("netopia-menu", telnet_settings(host, port, step_timeout=0.5))
+        console_driver: DriverFactory) -> None:
+    driver, _ = await console_driver("menu", settings=dict(step_timeout=0.5), hang_at="set")
     with pytest.raises(RouterTimeout) as info:
         await driver.apply_wan(BACKUP)
     assert "Ethernet B IP Address:" in info.value.seen

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import tomllib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -66,7 +67,8 @@ async def test_proposal_fed_back_unchanged_drives_a_relabelled_unit(tmp_path: Pa
         code, out, err = await cli("explore", "-c", str(config), "--out", str(proposal))
         assert code == 0, err
         assert "[router.dialogue.edit.fields]" in out
-        config.write_text(config.read_text() + proposal.read_text())
+        config = write_config(tmp_path, "netopia-menu", port,
+                              router=tomllib.loads(proposal.read_text())["router"])
         assert (await cli("apply", "backup", "-c", str(config)))[0] == 0
         assert (state.saved, state.runs) == (BACKUP, BACKUP)
         assert (await cli("apply", "primary", "-c", str(config)))[0] == 0

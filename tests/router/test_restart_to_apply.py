@@ -20,7 +20,7 @@ from router_drivers import (
 )
 from router_drivers.menu_walk import ItemMissing
 
-from .conftest import BACKUP, PRIMARY, EmulatorFactory, telnet_settings
+from .conftest import BACKUP, PRIMARY, DriverFactory, EmulatorFactory, telnet_settings
 
 both = pytest.mark.parametrize(("console", "driver_name"),
                                [("menu", "netopia-menu"), ("cli", "netopia-cli")],
@@ -31,9 +31,8 @@ EARLY = 8.0
 
 @both
 async def test_router_that_boots_the_old_config_is_put_back_and_named(
-        emulator: EmulatorFactory, console: str, driver_name: str) -> None:
-    host, port, state = await emulator(console, boot_keeps_old=True)
-    driver = create_driver(driver_name, telnet_settings(host, port))
+        console_driver: DriverFactory, console: str, driver_name: str) -> None:
+    driver, state = await console_driver(console, boot_keeps_old=True)
     with pytest.raises(RouterMismatch) as info:
         await driver.apply_wan(BACKUP)
     message = str(info.value)
@@ -68,9 +67,8 @@ async def test_saved_target_that_is_not_running_only_needs_the_restart(
 
 @both
 async def test_plan_shows_the_restart_and_the_wait(
-        emulator: EmulatorFactory, console: str, driver_name: str) -> None:
-    host, port, _ = await emulator(console)
-    driver = create_driver(driver_name, telnet_settings(host, port))
+        console_driver: DriverFactory, console: str, driver_name: str) -> None:
+    driver, _ = await console_driver(console)
     steps = driver.plan(await driver.read_state(), BACKUP)
     assert any("restart" in s.lower() for s in steps)
     assert "come back" in steps[-1]
@@ -78,9 +76,8 @@ async def test_plan_shows_the_restart_and_the_wait(
 
 @both
 async def test_idle_timeout_disconnect_before_the_save_is_a_reconnect(
-        emulator: EmulatorFactory, console: str, driver_name: str) -> None:
-    host, port, state = await emulator(console, idle_drop_at="set")
-    driver = create_driver(driver_name, telnet_settings(host, port))
+        console_driver: DriverFactory, console: str, driver_name: str) -> None:
+    driver, state = await console_driver(console, idle_drop_at="set")
     assert await driver.apply_wan(BACKUP) == BACKUP
     assert "session lost before the save" in driver.transcript()
     assert state.idle_dropped and state.saves == 1
@@ -88,18 +85,17 @@ async def test_idle_timeout_disconnect_before_the_save_is_a_reconnect(
 
 @both
 async def test_router_that_never_comes_back_is_a_timeout_with_the_change_saved(
-        emulator: EmulatorFactory, console: str, driver_name: str) -> None:
-    host, port, _ = await emulator(console, restart_delay=30.0)
-    driver = create_driver(driver_name, telnet_settings(host, port, restart_timeout=1.0))
+        console_driver: DriverFactory, console: str, driver_name: str) -> None:
+    driver, _ = await console_driver(console, settings=dict(restart_timeout=1.0),
+                                     restart_delay=30.0)
     with pytest.raises(RouterTimeout, match="did not come back within 1s") as info:
         await driver.apply_wan(BACKUP)
     assert info.value.saved
 
 
 async def test_banner_above_the_title_is_not_taken_for_the_title(
-        emulator: EmulatorFactory) -> None:
-    host, port, _ = await emulator("menu", banner="Netopia R9100 v5.4.1  (c) Netopia, Inc.")
-    driver = create_driver("netopia-menu", telnet_settings(host, port))
+        console_driver: DriverFactory) -> None:
+    driver, _ = await console_driver("menu", banner="Netopia R9100 v5.4.1  (c) Netopia, Inc.")
     assert await driver.apply_wan(BACKUP) == BACKUP
     assert "Netopia R9100 v5.4.1" in driver.transcript()
 
@@ -132,17 +128,15 @@ async def test_unexpected_screen_names_the_title_expected_and_the_title_seen(
     assert "'Quick View'" in info.value.message
 
 
-async def test_cli_timeout_names_the_pattern_it_waited_for(emulator: EmulatorFactory) -> None:
-    host, port, _ = await emulator("cli", hang_at="login")
-    driver = create_driver("netopia-cli", telnet_settings(host, port, step_timeout=0.5))
+async def test_cli_timeout_names_the_pattern_it_waited_for(console_driver: DriverFactory) -> None:
+    driver, _ = await console_driver("cli", settings=dict(step_timeout=0.5), hang_at="login")
     with pytest.raises(RouterTimeout) as info:
         await driver.read_wan()
     assert "prompt /" in info.value.message or "shell /" in info.value.message
 
 
-async def test_cli_paging_and_confirmations_are_answered(emulator: EmulatorFactory) -> None:
-    host, port, state = await emulator("cli", page_lines=3, confirm=True)
-    driver = create_driver("netopia-cli", telnet_settings(host, port))
+async def test_cli_paging_and_confirmations_are_answered(console_driver: DriverFactory) -> None:
+    driver, state = await console_driver("cli", page_lines=3, confirm=True)
     assert await driver.apply_wan(BACKUP) == BACKUP
     transcript = driver.transcript()
     assert "<more: space>" in transcript and "<confirm: y>" in transcript

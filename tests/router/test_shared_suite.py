@@ -16,7 +16,7 @@ import pytest
 from daemon.lab.sshd import Sshd
 from router_drivers import RouterDriver, RouterSettings, Secret, create_driver
 
-from .conftest import BACKUP, PASSWORD, PRIMARY, EmulatorFactory, telnet_settings
+from .conftest import BACKUP, PASSWORD, PRIMARY, DriverFactory, EmulatorFactory, telnet_settings
 
 
 def ssh_dialogue(netns: str) -> dict[str, Any]:
@@ -86,9 +86,8 @@ async def test_driver_satisfies_the_protocol(driver: RouterDriver) -> None:
 
 
 async def test_menu_survives_repeated_failovers_with_fragmented_output(
-        emulator: EmulatorFactory) -> None:
-    host, port, state = await emulator("menu")
-    driver = create_driver("netopia-menu", telnet_settings(host, port))
+        console_driver: DriverFactory) -> None:
+    driver, state = await console_driver("menu")
     for _ in range(4):
         assert await driver.apply_wan(BACKUP) == BACKUP
         assert await driver.apply_wan(PRIMARY) == PRIMARY

@@ -10,6 +10,7 @@ import pytest
 from daemon.lab.sshd import Sshd
 from router_drivers import (
     RouterConnectError,
+    RouterDriver,
     RouterMismatch,
     RouterRefused,
     RouterSettings,
@@ -62,13 +63,16 @@ def test_ssh_driver_requires_known_hosts() -> None:
         create_driver("ssh", RouterSettings(key_file=Path("/nonexistent")))
 
 
+def saving_driver(sshd: Sshd, marker: Path, apply: list[str], **dialogue: Any) -> RouterDriver:
+    """An ssh driver that reads READ_PRIMARY, runs `apply`, and saves by touching `marker`."""
+    return create_driver("ssh", settings(sshd, {**dialogue, "commands": {
+        "read": READ_PRIMARY, "apply": apply, "save": [f"touch {marker}"]}}))
+
+
 async def test_failed_apply_command_stops_before_save(sshd: Sshd, tmp_path: Path) -> None:
     marker = tmp_path / "saved"
-    dialogue = {"commands": {"read": READ_PRIMARY,
-                             "apply": ["true", "echo 'RTNETLINK answers: File exists' >&2; "
-                                       "exit 2", "true"],
-                             "save": [f"touch {marker}"]}}
-    driver = create_driver("ssh", settings(sshd, dialogue))
+    driver = saving_driver(sshd, marker, [
+        "true", "echo 'RTNETLINK answers: File exists' >&2; exit 2", "true"])
     with pytest.raises(RouterRefused, match="exited 2") as info:
         await driver.apply_wan(BACKUP)
     assert "File exists" in info.value.seen
@@ -78,9 +82,7 @@ async def test_failed_apply_command_stops_before_save(sshd: Sshd, tmp_path: Path
 async def test_save_runs_after_every_apply_command_and_read_back_is_checked(
         sshd: Sshd, tmp_path: Path) -> None:
     marker = tmp_path / "saved"
-    dialogue = {"commands": {"read": READ_PRIMARY, "apply": ["true"],
-                             "save": [f"touch {marker}"]}}
-    driver = create_driver("ssh", settings(sshd, dialogue))
+    driver = saving_driver(sshd, marker, ["true"])
     # the fixed read still reports PRIMARY after "applying" BACKUP: a mismatch
     with pytest.raises(RouterMismatch, match=r"after the apply the router runs 10\.91\.0\.2"):
         await driver.apply_wan(BACKUP)
@@ -96,10 +98,8 @@ async def test_shell_mode_runs_commands_at_the_prompt(sshd: Sshd) -> None:
 async def test_shell_mode_refuses_on_an_error_line_and_skips_save(
         sshd: Sshd, tmp_path: Path) -> None:
     marker = tmp_path / "saved"
-    dialogue = {"shell": {"enabled": True},
-                "commands": {"read": READ_PRIMARY, "apply": ["echo 'Error: no such interface'"],
-                             "save": [f"touch {marker}"]}}
-    driver = create_driver("ssh", settings(sshd, dialogue))
+    driver = saving_driver(sshd, marker, ["echo 'Error: no such interface'"],
+                           shell={"enabled": True})
     with pytest.raises(RouterRefused, match="an error line") as info:
         await driver.apply_wan(BACKUP)
     assert "Error: no such interface" in info.value.seen
