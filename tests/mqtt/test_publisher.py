@@ -11,7 +11,7 @@ from daemon.config import Config, MqttConfig, Secrets, parse_config
 from daemon.lab.mosquitto import Mosquitto
 from daemon.model import LinkHealth, State
 from daemon.publish.mqtt import MqttPublisher, create_publisher
-from tests.harness import config_toml
+from tests.harness import config_toml, wait_until
 
 from .conftest import event, mqtt_config, probe, running, snapshot, watching
 
@@ -72,9 +72,7 @@ async def test_run_returns_soon_after_stop(broker: Mosquitto, prefix: str) -> No
     stop = asyncio.Event()
     task = asyncio.create_task(pub.run(stop))
     try:
-        async with asyncio.timeout(10):
-            while not pub.connected:
-                await asyncio.sleep(0.01)
+        await wait_until(lambda: pub.connected, 10, "the publisher connected")
         stop.set()
         loop = asyncio.get_running_loop()
         started = loop.time()

@@ -11,7 +11,7 @@ from pathlib import Path
 from daemon.lab.mosquitto import BrokerTls, Mosquitto
 from daemon.model import AuditEvent, EventKind
 from daemon.publish.mqtt import MqttPublisher
-from tests.harness import free_port
+from tests.harness import free_port, wait_until
 
 from .conftest import AT, WAIT, Logs, errors_in, mqtt_config, running, snapshot, watching
 
@@ -39,9 +39,7 @@ async def test_broker_that_never_answers_times_out_and_leaves_no_sockets(
     pub.backoff_initial, pub.backoff_max = 0.05, 0.1
     try:
         async with running(pub) as stop:
-            async with asyncio.timeout(WAIT):
-                while attempts < 3:
-                    await asyncio.sleep(0.01)
+            await wait_until(lambda: attempts >= 3, WAIT, "3 connect attempts")
             # every timed-out attempt closed its socket: at most the current one is open
             assert len(open_conns) <= 1
             stop.set()
@@ -101,9 +99,7 @@ async def test_tls_with_an_untrusted_certificate_is_a_logged_error(
         pub = MqttPublisher(mqtt_config(b, tls=True, ca_file=other_cert), prefix=prefix,
                             site="s", password=None)
         async with running(pub):
-            async with asyncio.timeout(WAIT):
-                while not errors_in(logs):
-                    await asyncio.sleep(0.01)
+            await wait_until(lambda: errors_in(logs), WAIT, "an error logged")
             assert not pub.connected
     message = errors_in(logs)[0]
     assert f"127.0.0.1:{b.port}" in message

@@ -11,6 +11,7 @@ import pytest
 
 from daemon.lab.postfix import RETRY_DELAY
 from postfix_sync import BackupMx
+from tests.harness import wait_polled
 
 from .conftest import DOMAIN, MxWorld
 
@@ -36,9 +37,8 @@ async def _deferred(w: MxWorld) -> int:
 async def _queue_one_while_sink_down(w: MxWorld, subject: str) -> None:
     await w.sink.stop()
     await asyncio.to_thread(_send, w.postfix.port, subject)
-    async with asyncio.timeout(DEFER_TIMEOUT):
-        while await _deferred(w) < 1:
-            await asyncio.sleep(0.1)
+    await wait_polled(lambda: _deferred(w), lambda n: n >= 1, DEFER_TIMEOUT,
+                      "a deferred mail in the MX's queue", step=0.1)
     await w.sink.start()
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +15,7 @@ import pytest
 
 from daemon.control.server import ControlServer
 from daemon.model import OperatorCommand, RejectedCommand
+from tests.harness import wait_until_sync
 
 # Bounds the wait for a ControlServer (in its thread) to create its socket.
 SERVER_START_TIMEOUT = 5.0
@@ -47,14 +47,6 @@ class Recorder:
                              audit_rejected=self.audit_rejected, read_timeout=read_timeout)
 
 
-def _wait_for_socket(path: Path, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not path.exists():
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"control server did not create {path} within {timeout}s")
-        time.sleep(0.01)
-
-
 @contextlib.contextmanager
 def server_in_thread(recorder: Recorder, path: Path) -> Iterator[None]:
     """A ControlServer on its own event loop in a thread (for the synchronous CLI)."""
@@ -74,7 +66,7 @@ def server_in_thread(recorder: Recorder, path: Path) -> Iterator[None]:
     thread = threading.Thread(target=run, name="control-server", daemon=True)
     thread.start()
     try:
-        _wait_for_socket(path, SERVER_START_TIMEOUT)
+        wait_until_sync(path.exists, SERVER_START_TIMEOUT, f"the control server to create {path}")
         yield
     finally:
         if not loop.is_closed():

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.harness import daemon_config, finished, merged, secret_file
+from tests.harness import config_toml, daemon_config, finished, merged, secret_file
 
 from .conftest import BACKUP, PASSWORD, PRIMARY, EmulatorFactory
 
@@ -97,7 +97,8 @@ async def test_router_error_exits_1_with_the_step_on_stderr(
 
 async def test_unusable_config_exits_78(tmp_path: Path) -> None:
     config = tmp_path / "bad.toml"
-    config.write_text('site = "test"\n[router]\ndriver = "netopia-cli"\n')
+    config.write_text(config_toml(primary=None, mqtt=None, router={
+        "driver": "netopia-cli", "live_proof": None, "primary": None, "backup": None}))
     code, _, err = await cli("show", "-c", str(config))
     assert code == 78
     assert "router.primary" in err

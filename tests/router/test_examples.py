@@ -6,10 +6,12 @@ import tomllib
 from pathlib import Path
 
 import pytest
+import tomli_w
 
 from daemon.config import parse_config
 from router_drivers import WanConfig
 from router_drivers.dialogue import load
+from tests.harness import config_dict
 
 EXAMPLES = sorted((Path(__file__).parents[2] / "examples").glob("router-*.toml"))
 DIALOGUE = {"netopia-menu": "netopia_menu", "netopia-cli": "netopia_cli", "ssh": "ssh"}
@@ -17,8 +19,11 @@ DIALOGUE = {"netopia-menu": "netopia_menu", "netopia-cli": "netopia_cli", "ssh":
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=[p.name for p in EXAMPLES])
 def test_example_router_section_is_a_valid_config(path: Path) -> None:
-    text = 'site = "example"\n[primary]\ntargets = ["127.0.0.1"]\n' + path.read_text()
-    cfg = parse_config(text, str(path))
+    # the example's [router] in a config of its own (site and primary are required)
+    doc = {**config_dict(site="example", mqtt=None, router=None,
+                         primary={"targets": ["127.0.0.1"], "interval": None, "timeout": None}),
+           "router": tomllib.loads(path.read_text())["router"]}
+    cfg = parse_config(tomli_w.dumps(doc), str(path))
     assert cfg.router.primary.wan() != cfg.router.backup.wan()
 
 
