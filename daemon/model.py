@@ -25,24 +25,33 @@ class State(enum.StrEnum):
 
 
 class Circuit(enum.StrEnum):
+    """Which WAN config the router runs (read back from it; unknown until read)."""
+
     PRIMARY = "primary"
     BACKUP = "backup"
     UNKNOWN = "unknown"
 
 
 class LinkHealth(enum.StrEnum):
+    """The monitor's verdict on the primary circuit (unknown until it has one)."""
+
     UP = "up"
     DOWN = "down"
     UNKNOWN = "unknown"
 
 
 class MailPath(enum.StrEnum):
+    """Whether mail reaches our server through the tunnel: the SMTP probe and the
+    backup MX's checks (unknown until one of them has run)."""
+
     OK = "ok"
     FAILING = "failing"
     UNKNOWN = "unknown"
 
 
 class EventKind(enum.StrEnum):
+    """What an audit event is about (`kind` on `<prefix>/event` and in the journal)."""
+
     TRANSITION = "transition"
     ACTION = "action"
     PROBE_ALARM = "probe_alarm"
@@ -142,8 +151,8 @@ class OperatorCommand:
     """A validated operator command and who sent it (e.g. "mqtt", "uid 1000")."""
 
     action: Action
-    reason: str
-    source: str
+    reason: str   # the operator's own words, printable, at most 200 characters
+    source: str   # "mqtt" or the control socket's peer (uid and pid)
 
 
 @dataclass(frozen=True, slots=True)

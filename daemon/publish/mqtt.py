@@ -96,14 +96,17 @@ class MqttPublisher:
 
     @property
     def prefix(self) -> str:
+        """The topic prefix (`[mqtt] prefix`, else derived from the site)."""
         return self._prefix
 
     @property
     def connected(self) -> bool:
+        """Whether a session with the broker is up (subscribed, state published)."""
         return self._connected
 
     @property
     def buffered_events(self) -> int:
+        """Events waiting for the broker (at most `[mqtt] buffer`; the oldest go first)."""
         return len(self._events)
 
     @property
