@@ -23,7 +23,15 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Coroutine,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -98,8 +106,19 @@ async def wait_polled(fetch: Callable[[], Awaitable[T]], pred: Callable[[T], boo
     return seen[0]
 
 
+async def stopped(task: asyncio.Task[None], stop: asyncio.Event, timeout: float) -> None:
+    """Set `stop` and wait for `task` to end by itself (its error raised), at most
+    `timeout` seconds; cancelled if it has not."""
+    stop.set()
+    try:
+        async with asyncio.timeout(timeout):
+            await task
+    finally:
+        task.cancel()
+
+
 @contextlib.asynccontextmanager
-async def served(serve: Callable[[asyncio.Event], Awaitable[None]],
+async def served(serve: Callable[[asyncio.Event], Coroutine[Any, Any, None]],
                  ready: Callable[[], bool | Awaitable[bool]], what: str,
                  timeout: float = START_TIMEOUT) -> AsyncIterator[asyncio.Task[None]]:
     """`serve(stop)` in a task until `ready()` says it serves (its own error if it ends
@@ -119,10 +138,8 @@ async def served(serve: Callable[[asyncio.Event], Awaitable[None]],
             raise AssertionError(_timed_out(f"{what} to serve", timeout, None))
         yield task
     finally:
-        stop.set()
-        async with asyncio.timeout(STOP_TIMEOUT):
-            with contextlib.suppress(Exception):
-                await task
+        with contextlib.suppress(Exception):   # its own error was raised above, if any
+            await stopped(task, stop, STOP_TIMEOUT)
 
 
 async def finished(proc: asyncio.subprocess.Process, timeout: float) -> tuple[int, str, str]:
@@ -269,12 +286,7 @@ async def running_daemon(config: Path, *, ready: Sequence[State] = (State.PRIMAR
             raise AssertionError("the daemon stopped by itself")
         yield daemon
     finally:
-        shutdown.set()
-        try:
-            async with asyncio.timeout(STOP_TIMEOUT):
-                await task
-        finally:
-            task.cancel()
+        await stopped(task, shutdown, STOP_TIMEOUT)
 
 
 # -- the daemon as a `dslfailover run` process ----------------------------------------

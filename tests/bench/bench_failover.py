@@ -30,11 +30,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from daemon.control import ControlError
 from daemon.lab.netns import LabError
 from daemon.lab.runner import DaemonInLab
 from daemon.lab.site import DEFAULT_ROUTER_RESTART, Lab
 from tests.bench.benchlib import (
+    RUN_ERRORS,
+    STEP_ERRORS,
     emit,
     epoch,
     lab_with_daemon,
@@ -217,7 +218,7 @@ async def run(cuts: int, console: str, router_restart: float, dead_broker: bool
                          f"backup {row['cut_to_backup_s']:.2f}s, overhead "
                          f"{row['overhead_s']:.2f}s, parts {row['parts_s']}, mail "
                          f"{row['mail_delay_after_backup_s']} after backup")
-            except (TimeoutError, RuntimeError, LabError, ControlError) as exc:
+            except STEP_ERRORS as exc:
                 errors.append(f"cut {i}: {type(exc).__name__}: {exc}")
                 progress(errors[-1])
             try:
@@ -225,7 +226,7 @@ async def run(cuts: int, console: str, router_restart: float, dead_broker: bool
                 if row is not None:
                     row["failback"] = failback
                 progress(f"{console} failback {i}: {failback}")
-            except (TimeoutError, RuntimeError, LabError, ControlError) as exc:
+            except STEP_ERRORS as exc:
                 errors.append(f"recovery after cut {i}: {type(exc).__name__}: {exc}")
                 progress(errors[-1] + " (stopping)")
                 break
@@ -305,7 +306,7 @@ def main() -> int:
             results[console], passed = asyncio.run(run(args.cuts, console,
                                                        args.router_restart,
                                                        args.dead_broker))
-        except (TimeoutError, LabError, ControlError, OSError) as exc:
+        except RUN_ERRORS as exc:
             results[console] = {"bench": "failover", "console": console, "pass": False,
                                 "errors": [f"{type(exc).__name__}: {exc}"]}
             passed = False

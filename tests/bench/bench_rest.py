@@ -19,9 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from daemon.control import ControlError
-from daemon.lab.netns import LabError
-from tests.bench.benchlib import emit, lab_with_daemon, need_root, progress
+from tests.bench.benchlib import RUN_ERRORS, emit, lab_with_daemon, need_root, progress
 
 TARGET_RSS_MB = 60.0
 TARGET_CPU_PCT = 1.0
@@ -118,7 +116,7 @@ def main() -> int:
     need_root("bench_rest")
     try:
         result, ok = asyncio.run(run(args.seconds))
-    except (TimeoutError, RuntimeError, LabError, ControlError, OSError) as exc:
+    except RUN_ERRORS as exc:
         emit({"bench": "rest", "pass": False, "errors": [f"{type(exc).__name__}: {exc}"]})
         return 1
     emit(result)

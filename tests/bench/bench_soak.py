@@ -30,13 +30,13 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from daemon.control import ControlError
-from daemon.lab.netns import LabError
 from daemon.lab.runner import DaemonInLab
 from daemon.lab.site import Lab
 from tests.bench import replay
 from tests.bench.benchlib import (
+    RUN_ERRORS,
     SETTLE_TIMEOUT,
+    STEP_ERRORS,
     emit,
     lab_with_daemon,
     last_seq,
@@ -48,6 +48,8 @@ from tests.bench.benchlib import (
 )
 from tests.bench.replay import Change, Round
 
+# What ends the soak as a failed result: the bench's errors, and a record it cannot read.
+SOAK_ERRORS: tuple[type[Exception], ...] = (*RUN_ERRORS, replay.RecordError)
 # The lab config's (= the daemon's default) monitor settings, replayed as "ours".
 OURS = {"quorum": 1, "down_after": 4, "up_after": 20, "window": 20}
 # Bounds cut -> `backup` and restore -> failback -> settled in the agreement cut.
@@ -212,7 +214,7 @@ async def run(args: argparse.Namespace, records: Path) -> tuple[dict[str, Any], 
         try:
             result["soak"] = await soak(lab, daemon, args.minutes, args.loss, record)
             result["agreement_cut"] = await agreement_cut(lab, daemon)
-        except (TimeoutError, RuntimeError, LabError, ControlError) as exc:
+        except STEP_ERRORS as exc:
             errors.append(f"soak: {type(exc).__name__}: {exc}")
         result["daemon_transitions"] = [f"{a}->{b}" for a, b in daemon.transitions()]
         result["agreement"] = agreement(daemon, read_record(record))
@@ -220,7 +222,7 @@ async def run(args: argparse.Namespace, records: Path) -> tuple[dict[str, Any], 
         try:
             result["cuts"] = await detection_cuts(lab, args.cuts, args.cut_hold,
                                                   args.recover, records / "cut-rounds.jsonl")
-        except (TimeoutError, RuntimeError, LabError, ControlError) as exc:
+        except STEP_ERRORS as exc:
             errors.append(f"detection cuts: {type(exc).__name__}: {exc}")
     false = result.get("soak", {}).get("daemon_false_failovers")
     agree = result["agreement"]["agree"]
@@ -253,8 +255,7 @@ def main() -> int:
     records = Path(tempfile.mkdtemp(prefix="bench-soak-"))
     try:
         result, ok = asyncio.run(run(args, records))
-    except (TimeoutError, RuntimeError, LabError, ControlError, OSError,
-            replay.RecordError) as exc:
+    except SOAK_ERRORS as exc:
         emit({"bench": "soak", "pass": False, "errors": [f"{type(exc).__name__}: {exc}"]})
         return 1
     finally:

@@ -15,10 +15,19 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 # `until` and `epoch` live in daemon/lab; the bench scripts import them from here
+from daemon.control import ControlError
+from daemon.lab.netns import LabError
 from daemon.lab.poll import until as until
 from daemon.lab.runner import DaemonInLab
 from daemon.lab.runner import epoch as epoch
 from daemon.lab.site import DEFAULT_ROUTER_RESTART, Lab, new_lab_id
+
+# What one step of a bench (a cut, a recovery) may raise that the bench reports and
+# goes on from (or stops at): a wait that timed out, a lab or control socket failure.
+STEP_ERRORS: tuple[type[Exception], ...] = (TimeoutError, RuntimeError, LabError, ControlError)
+# What a whole bench run may raise that is reported as a failed result: those, and an
+# OS error (a lab that could not be built).
+RUN_ERRORS: tuple[type[Exception], ...] = (*STEP_ERRORS, OSError)
 
 # Bounds the lab's bring-up plus the daemon's start until it is on the primary with the
 # primary link declared up (up_after = 20 rounds of 0.5 s alone take 10 s).

@@ -29,6 +29,7 @@ from daemon.model import (
     StateSnapshot,
 )
 from daemon.publish.mqtt import MqttPublisher
+from tests.harness import stopped
 
 Logs = list[MutableMapping[str, Any]]
 
@@ -139,12 +140,7 @@ async def running(pub: MqttPublisher) -> AsyncIterator[asyncio.Event]:
     try:
         yield stop
     finally:
-        stop.set()
-        try:
-            async with asyncio.timeout(WAIT):
-                await task
-        finally:
-            task.cancel()
+        await stopped(task, stop, WAIT)
 
 
 def mqtt_config(b: Mosquitto, **kw: Any) -> MqttConfig:

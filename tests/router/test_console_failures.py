@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
 import pytest
 
@@ -146,15 +147,6 @@ async def test_menu_restarts_when_the_console_asks_after_the_save(
     assert "dropped the session to restart" in transcript
 
 
-async def test_menu_gives_up_when_the_router_does_not_come_back_in_time(
-        console_driver: DriverFactory) -> None:
-    driver, _ = await console_driver("menu", settings=dict(restart_timeout=1.0),
-                                     restart_delay=30.0)
-    with pytest.raises(RouterTimeout, match="did not come back") as info:
-        await driver.apply_wan(BACKUP)
-    assert info.value.saved
-
-
 async def test_menu_escape_reverts_unsaved_fields_after_a_refusal(
         emulator: EmulatorFactory) -> None:
     host, port, state = await emulator("menu", refuse=frozenset({"gateway"}))
@@ -168,14 +160,17 @@ async def test_menu_escape_reverts_unsaved_fields_after_a_refusal(
         == PRIMARY
 
 
+def setting(*commands: str) -> dict[str, Any]:
+    """Driver settings whose CLI dialogue sets the WAN with `commands`."""
+    return {"dialogue": {"commands": {"set": list(commands)}}}
+
+
 async def test_cli_gateway_off_the_subnet_is_refused_at_save(
-        emulator: EmulatorFactory) -> None:
-    host, port, state = await emulator("cli")
+        console_driver: DriverFactory) -> None:
     # a dialogue that forgets the netmask: the router keeps /29, on which the new gateway
     # is not, and refuses the save; nothing half-done is kept
-    driver = create_driver("netopia-cli", telnet_settings(host, port, dialogue={
-        "commands": {"set": ["set ip ethernet B address {address}",
-                             "set ip gateway {gateway}"]}}))
+    driver, state = await console_driver("cli", settings=setting(
+        "set ip ethernet B address {address}", "set ip gateway {gateway}"))
     target = WanConfig.parse("10.92.0.10", "255.255.255.0", "10.92.0.200")
     with pytest.raises(RouterRefused, match="save") as info:
         await driver.apply_wan(target)
@@ -185,11 +180,9 @@ async def test_cli_gateway_off_the_subnet_is_refused_at_save(
 
 
 async def test_cli_bad_value_from_a_template_is_refused_and_nothing_saved(
-        emulator: EmulatorFactory) -> None:
-    host, port, state = await emulator("cli")
-    driver = create_driver("netopia-cli", telnet_settings(host, port, dialogue={
-        "commands": {"set": ["set ip ethernet B address {address}/{prefixlen}",
-                             "set ip gateway {gateway}"]}}))
+        console_driver: DriverFactory) -> None:
+    driver, state = await console_driver("cli", settings=setting(
+        "set ip ethernet B address {address}/{prefixlen}", "set ip gateway {gateway}"))
     with pytest.raises(RouterRefused, match=r"set ip ethernet B address 10\.92\.0\.10/29") \
             as info:
         await driver.apply_wan(BACKUP)
