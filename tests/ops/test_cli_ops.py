@@ -138,8 +138,7 @@ def test_status_without_a_daemon_exits_69(
 
 def test_bad_config_exits_78_naming_the_field(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    bad = tmp_path / "bad.toml"
-    bad.write_text('site = "x"\n[control]\nsocket = 5\n', encoding="utf-8")
+    bad = daemon_config(tmp_path, "bad.toml", control={"socket": 5})
     code, _, err = run(["status", "-c", str(bad)], capsys)
     assert code == 78
     assert "control.socket:" in err
