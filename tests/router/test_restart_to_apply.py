@@ -8,6 +8,7 @@ saved config different from the running one without saying so.
 from __future__ import annotations
 
 import asyncio
+from typing import Any, TypeVar
 
 import pytest
 
@@ -19,6 +20,7 @@ from router_drivers import (
     WanConfig,
     create_driver,
 )
+from router_drivers.emulator import RouterState
 from router_drivers.menu_walk import ItemMissing
 
 from .conftest import BACKUP, PRIMARY, DriverFactory, EmulatorFactory, telnet_settings
@@ -26,6 +28,7 @@ from .conftest import BACKUP, PRIMARY, DriverFactory, EmulatorFactory, telnet_se
 both = pytest.mark.parametrize(("console", "driver_name"),
                                [("menu", "netopia-menu"), ("cli", "netopia-cli")],
                                ids=["menu", "cli"])
+E = TypeVar("E", bound=Exception)
 # Bounds the waits that must end early: far below the step timeout the test sets.
 EARLY = 8.0
 
@@ -93,32 +96,34 @@ async def test_banner_above_the_title_is_not_taken_for_the_title(
     assert "Netopia R9100 v5.4.1" in driver.transcript()
 
 
-async def test_end_of_a_menu_without_the_label_lists_its_items_at_once(
-        emulator: EmulatorFactory) -> None:
-    host, port, state = await emulator("menu", wrap=False)
-    driver = create_driver("netopia-menu", telnet_settings(
-        host, port, step_timeout=30.0, dialogue={"status": {"path": [
-            {"item": "Router Status...", "title": "Router Status"}]}}))
+async def read_error(console_driver: DriverFactory, status_step: dict[str, str],
+                     error: type[E], **options: Any) -> tuple[E, RouterState]:
+    """The error a menu read raises with `status_step` as its status screen's path; it
+    must come early, far below the step timeout."""
+    driver, state = await console_driver("menu", settings={
+        "step_timeout": 30.0, "dialogue": {"status": {"path": [status_step]}}}, **options)
     async with asyncio.timeout(EARLY):
-        with pytest.raises(ItemMissing) as info:
+        with pytest.raises(error) as info:
             await driver.read_wan()
-    assert "no item labelled 'Router Status...'" in info.value.message
-    assert "Quick View..." in info.value.items
-    assert "System Configuration..." in info.value.items
+    return info.value, state
+
+
+async def test_end_of_a_menu_without_the_label_lists_its_items_at_once(
+        console_driver: DriverFactory) -> None:
+    missing, state = await read_error(console_driver, {
+        "item": "Router Status...", "title": "Router Status"}, ItemMissing, wrap=False)
+    assert "no item labelled 'Router Status...'" in missing.message
+    assert "Quick View..." in missing.items
+    assert "System Configuration..." in missing.items
     assert state.saves == 0
 
 
 async def test_unexpected_screen_names_the_title_expected_and_the_title_seen(
-        emulator: EmulatorFactory) -> None:
-    host, port, _ = await emulator("menu")
-    driver = create_driver("netopia-menu", telnet_settings(
-        host, port, step_timeout=30.0, dialogue={"status": {"path": [
-            {"item": "Quick View...", "title": "(?i)^general status$"}]}}))
-    async with asyncio.timeout(EARLY):
-        with pytest.raises(RouterParseError) as info:
-            await driver.read_wan()
-    assert "expected a screen titled /(?i)^general status$/" in info.value.message
-    assert "'Quick View'" in info.value.message
+        console_driver: DriverFactory) -> None:
+    wrong, _ = await read_error(console_driver, {
+        "item": "Quick View...", "title": "(?i)^general status$"}, RouterParseError)
+    assert "expected a screen titled /(?i)^general status$/" in wrong.message
+    assert "'Quick View'" in wrong.message
 
 
 async def test_cli_timeout_names_the_pattern_it_waited_for(console_driver: DriverFactory) -> None:
