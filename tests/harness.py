@@ -299,6 +299,7 @@ class DaemonProcess:
     def __init__(self, config: Path, *, log: Path | None = None,
                  prefix: Sequence[str] = (), args: Sequence[str] = ()) -> None:
         self.config = config
+        self.log = log
         self.socket = Path(load_config(config).control.socket)
         argv = [*prefix, str(BIN), "run", "-c", str(config), *args]
         if log is None:
@@ -319,7 +320,18 @@ class DaemonProcess:
 
     async def wait(self, pred: Callable[[Status], bool], what: str,
                    timeout: float = 30.0) -> Status:
-        return await wait_polled(self.status, pred, timeout, what, step=0.05)
+        try:
+            return await wait_polled(self.status, pred, timeout, what, step=0.05)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n{self.describe()}") from None
+
+    def describe(self) -> str:
+        """Whether the process still runs, and the end of its log: for a failed wait."""
+        code = self.proc.poll()
+        head = f"daemon pid {self.proc.pid} " + ("running" if code is None else f"exited {code}")
+        if self.log is None or not self.log.exists():
+            return head + " (no log kept)"
+        return head + ", its log ends:\n" + self.log.read_text(errors="replace")[-3000:]
 
     async def wait_state(self, *states: str, timeout: float = 30.0) -> Status:
         return await self.wait(lambda s: s.get("state") in states,
