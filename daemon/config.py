@@ -8,16 +8,26 @@ by `load_secrets()`; under systemd a file of the same name in `$CREDENTIALS_DIRE
 
 from __future__ import annotations
 
+import grp
 import os
 import re
 import tomllib
 from dataclasses import dataclass
-from ipaddress import IPv4Address, IPv4Network
+from ipaddress import IPv4Address, IPv4Network, IPv6Address
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
+from postfix_sync.nexthop import probe_target
 from router_drivers import DIALOGUES, DriverName, Secret, WanConfig
 from router_drivers.dialogue import validate as validate_dialogue
 
@@ -31,6 +41,57 @@ class _Section(BaseModel):
 
 Seconds = Annotated[float, Field(gt=0, le=86400)]
 Port = Annotated[int, Field(ge=1, le=65535)]
+
+_DIGITS_AND_DOTS = re.compile(r"[0-9.]+")
+_LABEL = r"[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?"
+_HOST_NAME = re.compile(rf"(?=.{{1,253}}$){_LABEL}(\.{_LABEL})*\.?")
+
+
+def _host(value: str) -> str:
+    """What a connect or a bind will accept: an IPv4 or IPv6 address, or a host name.
+
+    Anything made of digits and dots only must be an IPv4 address: the resolver would
+    otherwise look `999.1.2.3` up as a name (or read `1.2.3` as 1.2.0.3) at run time.
+    """
+    if _DIGITS_AND_DOTS.fullmatch(value):
+        try:
+            IPv4Address(value)
+        except ValueError:
+            raise ValueError("digits and dots but not an IPv4 address") from None
+    elif ":" in value:
+        try:
+            IPv6Address(value)
+        except ValueError:
+            raise ValueError("not an IPv6 address (and no [brackets] here)") from None
+    elif not _HOST_NAME.fullmatch(value):
+        raise ValueError("not a host name (letters, digits, '-', '_' and dots) or an address")
+    return value
+
+
+# every host a daemon connects to or listens on: one validator for all of them
+Host = Annotated[str, AfterValidator(_host)]
+
+
+def _ehlo_name(value: str) -> str:
+    """The EHLO argument: a host name, or an address literal like [192.0.2.1]."""
+    if value.startswith("[") and value.endswith("]"):
+        _host(value[1:-1])
+    else:
+        _host(value)
+    return value
+
+
+def topic_prefix(value: str) -> str:
+    """`value` without its outer slashes, when it can head MQTT topics (the publisher's
+    rule too); ValueError when it is empty or holds a wildcard."""
+    prefix = value.strip("/")
+    if not prefix or any(c in prefix for c in "+#\0"):
+        raise ValueError(f"{value!r} is not a usable topic prefix (empty, or has the "
+                         "wildcards + or #)")
+    return prefix
+
+
+TopicPrefix = Annotated[str, AfterValidator(topic_prefix)]
 
 
 class PrimaryConfig(_Section):
@@ -80,11 +141,11 @@ class PrimaryConfig(_Section):
 class TunnelConfig(_Section):
     """The SMTP probe from the inside host through the tunnel (runs on primary too)."""
 
-    smtp_host: str
+    smtp_host: Host
     smtp_port: Port = 25
     interval: Seconds = 30.0
     timeout: Seconds = 5.0   # per SMTP step: connect, banner, EHLO
-    ehlo_name: str = "dslfailover.invalid"
+    ehlo_name: Annotated[str, AfterValidator(_ehlo_name)] = "dslfailover.invalid"
     fail_after: Annotated[int, Field(ge=1)] = 2  # failed probes in a row before `failing`
 
 
@@ -111,7 +172,7 @@ class WanAddress(_Section):
 
 class RouterConfig(_Section):
     driver: DriverName = "netopia-menu"
-    host: str = "192.168.1.1"
+    host: Host = "192.168.1.1"
     port: Port = 23
     username: str | None = None
     password_file: Path | None = None
@@ -144,6 +205,12 @@ class RouterConfig(_Section):
             raise ValueError("the ssh driver needs key_file and known_hosts")
         if self.driver == "linux" and not self.interface:
             raise ValueError("the linux driver needs interface")
+        if self.driver in DIALOGUES and self.action_timeout <= self.restart_timeout:
+            # the console runs a change only after a restart, which the apply waits for
+            raise ValueError(
+                f"action_timeout {self.action_timeout:g}s is not longer than "
+                f"restart_timeout {self.restart_timeout:g}s: every apply would time out "
+                "while the router restarts")
         return self
 
 
@@ -151,7 +218,7 @@ _NEXTHOP = re.compile(r"^[a-z0-9-]+:(\[[^\]]+\]|[^\[\]:\s]+)(:\d{1,5})?$", re.IG
 
 
 class BackupMxConfig(_Section):
-    host: str
+    host: Host
     port: Port = 22
     user: str = "dslfailover"
     key_file: Path
@@ -183,27 +250,39 @@ class BackupMxConfig(_Section):
     @field_validator("nexthop")
     @classmethod
     def _nexthop(cls, value: str) -> str:
-        if not _NEXTHOP.match(value.strip()):
+        value = value.strip()
+        if not _NEXTHOP.match(value):
             raise ValueError(f"{value!r} is not a Postfix nexthop like smtp:[192.0.2.1]:25")
-        return value.strip()
+        # the mail_path probe connects to its host and port: both must be usable
+        host, _ = probe_target(value)
+        try:
+            _host(host)
+        except ValueError as exc:
+            raise ValueError(f"{value!r}: host {host!r}: {exc}") from None
+        return value
 
 
 class MqttConfig(_Section):
     enabled: bool = True
-    host: str = "localhost"
+    host: Host = "localhost"
     port: Port = 1883
     username: str | None = None
     password_file: Path | None = None
     tls: bool = False
     ca_file: Path | None = None
-    prefix: str | None = None       # default dslfailover/<site>
+    prefix: TopicPrefix | None = None  # default dslfailover/<site>
     client_id: str | None = None
     keepalive: Annotated[int, Field(ge=5, le=3600)] = 30
     connect_timeout: Seconds = 5.0
     buffer: Annotated[int, Field(ge=10, le=100000)] = 1000  # events kept while the broker is away
     commands: bool = False          # accept <prefix>/cmd
     discovery: bool = False         # Home Assistant MQTT discovery
-    discovery_prefix: str = "homeassistant"
+    discovery_prefix: TopicPrefix = "homeassistant"
+    # `<prefix>/probe/<target>` (retained) goes out when a target's ok flips or its loss
+    # moves by `probe_loss_step` from the last published value, else at most every
+    # `probe_interval` seconds (the latest summary then); 0 publishes every round
+    probe_interval: Annotated[float, Field(ge=0, le=86400)] = 10.0
+    probe_loss_step: Annotated[float, Field(gt=0, le=1)] = 0.1
 
     @model_validator(mode="after")
     def _consistent(self) -> MqttConfig:
@@ -242,14 +321,27 @@ class ActionsConfig(_Section):
     mx_timeout: Seconds = 60.0     # bounds one verify/repair/flush
 
 
+# sun_path is 108 bytes with the terminating NUL: a longer path cannot be bound
+UNIX_PATH_MAX = 107
+
+
 class ControlConfig(_Section):
     socket: Path = Path("/run/dslfailover/control.sock")
     group: str | None = None
 
+    @field_validator("socket")
+    @classmethod
+    def _bindable(cls, value: Path) -> Path:
+        size = len(os.fsencode(value))
+        if size > UNIX_PATH_MAX:
+            raise ValueError(f"{size} bytes long: a unix socket path has at most "
+                             f"{UNIX_PATH_MAX}")
+        return value
+
 
 class MetricsConfig(_Section):
     enabled: bool = False
-    host: str = "127.0.0.1"
+    host: Host = "127.0.0.1"
     port: Port = 9468
 
 
@@ -416,9 +508,51 @@ def _check_file(path: Path | None, field: str, problems: list[str]) -> None:
         problems.append(f"{field}: cannot read {real}: {exc.strerror or exc}")
 
 
+def _directory_problem(directory: Path, field: str) -> str | None:
+    """Why the daemon could not put its file in `directory` (None when it can).
+
+    The daemon (or systemd: StateDirectory=, RuntimeDirectory=) creates that one
+    directory; the one above it must already exist, so a mistyped path is refused here
+    rather than left to the first write.
+    """
+    if directory.is_dir():
+        return None
+    if directory.exists():
+        return f"{field}: {directory} is not a directory"
+    parent = directory.parent
+    if not parent.is_dir():
+        return (f"{field}: neither {directory} nor the directory above it, {parent}, "
+                "exists (only the last level is created for the daemon)")
+    return None
+
+
+def host_problems(cfg: Config) -> list[str]:
+    """What this host must already have for `cfg`: directories, the group, a free socket
+    path. Checked by `check` and at start, never at the first write."""
+    problems = [p for p in (
+        _directory_problem(cfg.state_dir, "state_dir"),
+        _directory_problem(cfg.control.socket.parent, "control.socket"),
+        None if cfg.primary.record is None
+        else _directory_problem(cfg.primary.record.parent, "primary.record"),
+    ) if p is not None]
+    sock = cfg.control.socket
+    if sock.exists() and not sock.is_socket():
+        problems.append(f"control.socket: {sock} exists and is not a socket")
+    record = cfg.primary.record
+    if record is not None and record.exists() and not record.is_file():
+        problems.append(f"primary.record: {record} exists and is not a file")
+    if cfg.control.group is not None:
+        try:
+            grp.getgrnam(cfg.control.group)
+        except KeyError:
+            problems.append(f"control.group: no such group {cfg.control.group!r}")
+    return problems
+
+
 def load_secrets(cfg: Config) -> Secrets:
-    """Read every secret and check every key file; all problems at once, never the values."""
-    problems: list[str] = []
+    """Read every secret and check every key file, and what `host_problems` checks; all
+    problems at once, never the values."""
+    problems = host_problems(cfg)
     router_pw = None
     if cfg.router.password_file is not None:
         router_pw = _read_secret(cfg.router.password_file, "router.password_file", problems)

@@ -43,6 +43,8 @@ class ProbeLoop:
         self._record: TextIO | None = None
         if cfg.primary.record is not None:
             try:
+                # its directory is made like the state_dir (`check` wants the one above)
+                cfg.primary.record.parent.mkdir(exist_ok=True)
                 self._record = cfg.primary.record.open("a", encoding="utf-8")
             except OSError as exc:
                 log.error("cannot record probe rounds", path=str(cfg.primary.record),

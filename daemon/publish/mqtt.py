@@ -1,13 +1,13 @@
 """The MQTT publisher: state, audit events and probe summaries out, operator commands in.
 
-Contract: DESIGN §7. The daemon calls `publish_state/event/probe` from its event loop;
-they only update memory and wake the sender, so a dead broker never delays a failover.
-`run(stop)` owns the connection: connect (last will `<prefix>/availability` = `offline`,
-retained), announce `online`, then publish at once the current state, every buffered
-event in order with its original seq, and the latest probe summaries, then new items as
-they come. An event leaves the buffer only once its QoS-1 publish has been acknowledged,
-so after an outage the rest are re-sent in seq order (at least once: one that was in
-flight when the connection died may arrive twice; `seq` lets subscribers drop it).
+Contract: DESIGN §7. The daemon calls `publish_state/event/probe` from its event loop; they only
+update memory and wake the sender, so a dead broker never delays a failover. `run(stop)` owns the
+connection: connect (last will `<prefix>/availability` = `offline`, retained), announce `online`,
+then publish at once the current state, every buffered event in order with its original seq, and
+the latest probe summaries, then new items as they come (probes on change, else every `[mqtt]
+probe_interval`). An event leaves the buffer only once its QoS-1 publish has been acknowledged, so
+after an outage the rest are re-sent in seq order (at least once: one that was in flight when the
+connection died may arrive twice; `seq` lets subscribers drop it).
 
 Connection problems never escape `run`: they are logged once per change (broker
 host:port and the reason, never the password) and retried with randomized, growing
@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import random
 import ssl
+import time
 from collections import deque
 from collections.abc import Callable
 
@@ -29,10 +30,11 @@ import structlog
 
 from router_drivers import Secret
 
-from ..config import Config, MqttConfig, Secrets
+from ..config import Config, MqttConfig, Secrets, topic_prefix
 from ..model import AuditEvent, OperatorCommand, ProbeSummary, RejectedCommand, StateSnapshot
 from .ha_discovery import discovery_messages
 from .mqtt_wire import dumps, judge_command, probe_topic_part, suback_refused, why
+from .probe_gate import ProbeGate
 
 __all__ = ["CommandCallback", "MqttPublisher", "create_publisher", "suback_refused"]
 
@@ -74,10 +76,7 @@ class MqttPublisher:
 
     def __init__(self, cfg: MqttConfig, *, prefix: str, site: str, password: Secret | None,
                  on_command: CommandCallback | None = None) -> None:
-        prefix = prefix.strip("/")
-        if not prefix or any(c in prefix for c in "+#\0"):
-            raise ValueError(f"mqtt.prefix: {prefix!r} is not a usable topic prefix "
-                             "(empty, or has the wildcards + or #)")
+        prefix = topic_prefix(prefix)  # ValueError: empty, or with wildcards
         self._cfg = cfg
         self._prefix = prefix
         self._site = site
@@ -89,8 +88,9 @@ class MqttPublisher:
         self._events: deque[AuditEvent] = deque()
         self._dropped = 0            # events dropped since the last report
         self._dropped_total = 0      # ... since start, for metrics
-        self._probes: dict[str, ProbeSummary] = {}
+        self._probes: dict[str, ProbeSummary] = {}  # the latest summary per topic part
         self._probes_dirty: dict[str, None] = {}  # an ordered set of topic parts
+        self._probe_gate = ProbeGate(cfg.probe_interval, cfg.probe_loss_step)  # which, when
         self._wake = asyncio.Event()
         self._connected = False
 
@@ -140,8 +140,8 @@ class MqttPublisher:
     def publish_probe(self, summary: ProbeSummary) -> None:
         part = probe_topic_part(summary.name)
         self._probes[part] = summary
-        self._probes_dirty[part] = None
-        self._wake.set()
+        if self._probe_gate.offer(part, summary, time.monotonic()):
+            self._wake.set()
 
     # -- the connection lifecycle ------------------------------------------------------
 
@@ -275,10 +275,13 @@ class MqttPublisher:
         while True:
             self._wake.clear()
             await self._drain(client)
-            await self._wake.wait()
+            with contextlib.suppress(TimeoutError):  # woken, or a held probe summary is due
+                async with asyncio.timeout(self._probe_gate.delay(time.monotonic())):
+                    await self._wake.wait()
 
     async def _drain(self, client: aiomqtt.Client) -> None:
         """Publish whatever is pending: the state first (latest wins), events, probes."""
+        self._probes_dirty.update(dict.fromkeys(self._probe_gate.take(time.monotonic())))
         while True:
             if self._state_dirty and self._state is not None:
                 snap = self._state

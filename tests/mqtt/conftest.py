@@ -165,5 +165,6 @@ def event(seq: int, *, reason: str = "test") -> AuditEvent:
                       to_state=State.FAILING_OVER, reason=reason, detail={"n": seq})
 
 
-def probe(name: str, *, ok: bool = True, loss: float = 0.0) -> ProbeSummary:
-    return ProbeSummary(name=name, ok=ok, loss=loss, rtt_ms=1.5, at=AT)
+def probe(name: str, *, ok: bool = True, loss: float = 0.0,
+          rtt_ms: float | None = 1.5) -> ProbeSummary:
+    return ProbeSummary(name=name, ok=ok, loss=loss, rtt_ms=rtt_ms, at=AT)

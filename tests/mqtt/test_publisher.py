@@ -142,6 +142,39 @@ async def test_probe_summaries_are_retained_latest_per_name(broker: Mosquitto,
     assert len(live.on(f"{prefix}/probe/icmp-1.1.1.1")) == 1  # only the latest was sent
 
 
+async def test_an_unchanged_probe_summary_is_held_and_a_change_goes_out_at_once(
+        broker: Mosquitto, prefix: str) -> None:
+    pub = MqttPublisher(mqtt_config(broker, probe_interval=3600), prefix=prefix, site="s",
+                        password=None)
+    topic = f"{prefix}/probe/t"
+    first, same, down = probe("t"), probe("t", rtt_ms=2.5), probe("t", ok=False, loss=0.05)
+    async with running(pub), watching(broker, topic) as live:
+        pub.publish_probe(first)
+        await live.wait_payload(topic, json.dumps(first.as_dict()).encode())
+        pub.publish_probe(same)      # only the RTT moved: held for the interval
+        pub.publish_probe(down)      # ok flipped: at once, payload as it always was
+        await live.wait_payload(topic, json.dumps(down.as_dict()).encode())
+    assert [m.json() for m in live.on(topic)] == [first.as_dict(), down.as_dict()]
+
+
+async def test_a_held_probe_summary_goes_out_when_due_without_another_round(
+        broker: Mosquitto, prefix: str) -> None:
+    pub = MqttPublisher(mqtt_config(broker, probe_interval=1.0), prefix=prefix, site="s",
+                        password=None)
+    topic = f"{prefix}/probe/t"
+    first, later = probe("t"), probe("t", rtt_ms=2.5)
+    async with running(pub), watching(broker, topic) as live:
+        pub.publish_probe(first)
+        await live.wait_payload(topic, json.dumps(first.as_dict()).encode())
+        pub.publish_probe(later)   # held, then sent by the sender's own wake-up
+        await live.wait_payload(topic, json.dumps(later.as_dict()).encode())
+    # a subscriber arriving now gets the latest as the retained value
+    async with watching(broker, topic) as late:
+        await late.wait_for(lambda ms: len(ms) >= 1)
+    assert late.messages[0].json() == later.as_dict()
+    assert [m.json() for m in live.on(topic)] == [first.as_dict(), later.as_dict()]
+
+
 async def test_probe_name_with_wildcards_becomes_one_topic_level(broker: Mosquitto,
                                                                  prefix: str) -> None:
     pub = MqttPublisher(mqtt_config(broker), prefix=prefix, site="s", password=None)
@@ -161,7 +194,7 @@ def test_create_publisher_uses_the_site_prefix_and_honours_enabled() -> None:
 
 
 def test_a_prefix_with_wildcards_is_refused() -> None:
-    with pytest.raises(ValueError, match=r"mqtt.prefix"):
+    with pytest.raises(ValueError, match=r"not a usable topic prefix"):
         MqttPublisher(MqttConfig(), prefix="a/+/b", site="s", password=None)
 
 

@@ -137,3 +137,136 @@ def test_thresholds_that_contradict_are_refused() -> None:
     with pytest.raises(ConfigError) as exc:
         parse_config(text)
     assert exc.value.problems[0].startswith("primary: timeout 2.5s is not shorter")
+
+
+# -- what used to fail only at run time (issue 11 item 6) ------------------------------
+
+HOST_FIELDS = [("router", "host"), ("backup_mx", "host"), ("tunnel", "smtp_host"),
+               ("metrics", "host"), ("mqtt", "host")]
+PORT_FIELDS = [("router", "port"), ("backup_mx", "port"), ("tunnel", "smtp_port"),
+               ("metrics", "port"), ("mqtt", "port")]
+
+
+def refused(example: Path, capsys: pytest.CaptureFixture[str], field: str,
+            **changes: Any) -> str:
+    """`check` on the example with `changes`: exit 78 and a line for `field`; that line."""
+    code, _, err = check(rewritten(example, **changes), capsys)
+    assert code == 78, err
+    lines = [line for line in err.splitlines() if line.startswith(f"{field}: ")]
+    assert lines, err
+    return lines[0]
+
+
+@pytest.mark.parametrize(("section", "key"), HOST_FIELDS)
+@pytest.mark.parametrize("value", ["999.1.2.3", "1.2.3", "1.2.3.4.5", "10.0.0.01"])
+def test_digits_and_dots_that_are_no_ipv4_address_are_refused_for_every_host(
+        example: Path, capsys: pytest.CaptureFixture[str], section: str, key: str,
+        value: str) -> None:
+    line = refused(example, capsys, f"{section}.{key}", **{section: {key: value}})
+    assert "not an IPv4 address" in line and value in line
+
+
+@pytest.mark.parametrize("value", ["mail server", "mx.example.com/25", "", "-lead.example",
+                                   "fe80::1::2", "[::1]"])
+def test_other_unusable_hosts_are_refused(example: Path, capsys: pytest.CaptureFixture[str],
+                                          value: str) -> None:
+    refused(example, capsys, "router.host", router={"host": value})
+
+
+@pytest.mark.parametrize("value", ["mx.example.com", "mx.example.com.", "localhost",
+                                   "broker_1", "::1", "fe80::1%eth0", "0.0.0.0", "10.0.0.1"])
+def test_host_names_and_addresses_are_accepted(value: str) -> None:
+    cfg = parse_config(tomli_w.dumps(example_with(mqtt={"host": value},
+                                                  metrics={"host": value})))
+    assert cfg.mqtt.host == cfg.metrics.host == value
+
+
+@pytest.mark.parametrize(("section", "key"), PORT_FIELDS)
+@pytest.mark.parametrize("value", [0, 65536])
+def test_ports_out_of_range_are_refused(example: Path, capsys: pytest.CaptureFixture[str],
+                                        section: str, key: str, value: int) -> None:
+    refused(example, capsys, f"{section}.{key}", **{section: {key: value}})
+
+
+@pytest.mark.parametrize(("nexthop", "why"), [
+    ("smtp:[999.1.2.3]:25", "not an IPv4 address"),
+    ("smtp:[10.0.0.1]:99999", "not a number from 1 to 65535"),
+    ("foo:[10.0.0.1]", "names no host and port"),
+])
+def test_a_nexthop_the_mail_path_probe_cannot_connect_to_is_refused(
+        example: Path, capsys: pytest.CaptureFixture[str], nexthop: str, why: str) -> None:
+    assert why in refused(example, capsys, "backup_mx.nexthop",
+                          backup_mx={"nexthop": nexthop})
+
+
+@pytest.mark.parametrize("value", ["two words", "x.example\r\nRSET", "[999.1.2.3]"])
+def test_an_ehlo_name_smtp_would_choke_on_is_refused(
+        example: Path, capsys: pytest.CaptureFixture[str], value: str) -> None:
+    refused(example, capsys, "tunnel.ehlo_name", tunnel={"ehlo_name": value})
+
+
+@pytest.mark.parametrize("key", ["prefix", "discovery_prefix"])
+@pytest.mark.parametrize("value", ["a/+/b", "site/#", "/"])
+def test_an_mqtt_prefix_with_wildcards_is_refused(
+        example: Path, capsys: pytest.CaptureFixture[str], key: str, value: str) -> None:
+    assert "not a usable topic prefix" in refused(example, capsys, f"mqtt.{key}",
+                                                  mqtt={key: value})
+
+
+def test_an_apply_that_cannot_outlast_the_router_restart_is_refused(
+        example: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    line = refused(example, capsys, "router",
+                   router={"restart_timeout": 90, "action_timeout": 60})
+    assert "action_timeout 60s is not longer than restart_timeout 90s" in line
+
+
+def test_a_control_socket_path_too_long_to_bind_is_refused(
+        example: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    line = refused(example, capsys, "control.socket",
+                   control={"socket": "/run/" + "x" * 100 + "/control.sock"})
+    assert "at most 107" in line
+
+
+@pytest.mark.parametrize(("field", "changes"), [
+    ("state_dir", {"state_dir": "{tmp}/missing/state"}),
+    ("control.socket", {"control": {"socket": "{tmp}/missing/run/control.sock"}}),
+    ("primary.record", {"primary": {"record": "{tmp}/missing/log/rounds.jsonl"}}),
+])
+def test_a_path_whose_directory_above_does_not_exist_is_refused(
+        example: Path, capsys: pytest.CaptureFixture[str], field: str,
+        changes: dict[str, Any]) -> None:
+    tmp = str(example.parent)
+    filled = tomllib.loads(tomli_w.dumps(changes).replace("{tmp}", tmp))
+    line = refused(example, capsys, field, **filled)
+    assert f"{tmp}/missing" in line and "exists" in line
+
+
+@pytest.mark.parametrize(("field", "changes"), [
+    ("state_dir", {"state_dir": "{tmp}/router.password"}),
+    ("control.socket", {"control": {"socket": "{tmp}/router.password"}}),
+    ("control.socket", {"control": {"socket": "{tmp}/router.password/control.sock"}}),
+    ("primary.record", {"primary": {"record": "{tmp}"}}),
+])
+def test_a_path_taken_by_something_else_is_refused(
+        example: Path, capsys: pytest.CaptureFixture[str], field: str,
+        changes: dict[str, Any]) -> None:
+    filled = tomllib.loads(tomli_w.dumps(changes).replace("{tmp}", str(example.parent)))
+    refused(example, capsys, field, **filled)
+
+
+def test_paths_the_daemon_creates_one_level_deep_are_accepted(
+        example: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp = example.parent
+    rewritten(example, state_dir=str(tmp / "state"),
+              control={"socket": str(tmp / "run" / "control.sock")},
+              primary={"record": str(tmp / "state" / "rounds.jsonl")})
+    code, out, err = check(example, capsys)
+    assert code == 0, err
+    assert "config ok" in out
+
+
+def test_a_control_group_that_does_not_exist_is_refused(
+        example: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    line = refused(example, capsys, "control.group",
+                   control={"group": "no-such-group-dslf"})
+    assert "no such group 'no-such-group-dslf'" in line
