@@ -1,6 +1,8 @@
 """What tests, the demo and the operator change in a running lab: the primary circuit cut,
-restored, lossy or flapping; the router's WAN addressed by hand; the tunnel re-keyed; a
-message sent to the backup MX as the internet would.
+restored, lossy (both ways or replies only) or flapping; the router's WAN addressed by
+hand; the tunnel re-keyed; a message sent to the backup MX as the internet would; and,
+for the chaos soak, the router emulator's state and faults and the broker or the backup
+MX's sshd taken down (over the control sockets of the emulator and the services).
 
 `CircuitControls` is a part of `Lab` (site.py); each control keeps what it set in the
 lab's state file, which `lab status` shows.
@@ -11,16 +13,31 @@ from __future__ import annotations
 import asyncio
 import sys
 from ipaddress import IPv4Address
+from pathlib import Path
+from typing import Any, Literal
 
 from router_drivers import WanConfig
 
+from ..control import request
 from . import netns, observe
 from .rekey import rekey
 from .statefile import StateFile
-from .topology import CIRCUITS, MAIL_DOMAIN, MX_ADDR, CircuitName, Topology, wan_lines
+from .topology import (
+    CIRCUITS,
+    MAIL_DOMAIN,
+    MX_ADDR,
+    ROUTER_CONTROL,
+    SERVICES_CONTROL,
+    CircuitName,
+    Topology,
+    wan_lines,
+)
 
 # Bounds one SMTP step (connect, banner, each reply) of `send_to_backup_mx()`.
 SEND_TIMEOUT = 5.0
+# Bounds one request to the emulator's or the services' control socket (the broker's
+# start takes well under a second; sshd's a little more).
+LAB_CONTROL_TIMEOUT = 15.0
 
 # Run in the remote namespace: one message to the backup MX's SMTP port.
 _SEND = """
@@ -37,6 +54,7 @@ class CircuitControls:
 
     topo: Topology
     record: StateFile
+    dir: Path
 
     async def cut(self) -> None:
         """The primary circuit dies: isp1's link to the WAN segment goes down."""
@@ -52,6 +70,37 @@ class CircuitControls:
         """Drop `percent` % of ICMP on the primary path (0 clears)."""
         await netns.nft_apply(self.topo.ns("isp1"), self.topo.loss_ruleset(percent))
         self.record.update(loss=percent)
+
+    async def set_reply_loss(self, percent: int) -> None:
+        """Drop `percent` % of the echo replies coming back on the primary path (0 clears)."""
+        await netns.nft_apply(self.topo.ns("isp1"), self.topo.reply_loss_ruleset(percent))
+        self.record.update(reply_loss=percent)
+
+    async def router_state(self) -> dict[str, Any]:
+        """What the router emulator saved and runs, its counters (`RouterState.observed`)."""
+        answer = await request(self.dir / ROUTER_CONTROL, {"op": "state"},
+                               timeout=LAB_CONTROL_TIMEOUT)
+        return dict(answer["state"])
+
+    async def router_fault(self, *, refuse: bool | None = None, hang: bool | None = None,
+                           restart_delay: float | None = None) -> dict[str, Any]:
+        """Make the router's telnet refuse or hang, or its restarts take `restart_delay`
+        seconds (None: leave as it is); returns its state after the change."""
+        change = {k: v for k, v in (("refuse", refuse), ("hang", hang),
+                                    ("restart_delay", restart_delay)) if v is not None}
+        answer = await request(self.dir / ROUTER_CONTROL, {"op": "fault", **change},
+                               timeout=LAB_CONTROL_TIMEOUT)
+        if not answer.get("ok"):
+            raise netns.LabError(f"router fault {change}: {answer.get('error')}")
+        return dict(answer["state"])
+
+    async def set_service(self, name: Literal["broker", "sshd"], up: bool) -> None:
+        """Take the broker or the backup MX's sshd down, or bring it back (same port, same
+        keys; the broker keeps its persistent sessions and retained messages)."""
+        answer = await request(self.dir / SERVICES_CONTROL, {"op": name, "up": up},
+                               timeout=LAB_CONTROL_TIMEOUT)
+        if not answer.get("ok"):
+            raise netns.LabError(f"{name} {'up' if up else 'down'}: {answer.get('error')}")
 
     async def set_wan(self, circuit: CircuitName, *, rekey_tunnel: bool = True) -> None:
         """Address the router's WAN for a circuit by hand (what the emulator does on apply).

@@ -5,7 +5,8 @@ address and port, persistence off, log to a file in that dir; anonymous access o
 password file made with `mosquitto_passwd -b`), starts `/usr/sbin/mosquitto -c CONF` in a
 process group of its own, and waits until the broker says it is running. `kill()` stops the
 process the hard way (a broker crash) but keeps the port and config, so `start()` brings
-the same broker back on the same port; `stop()` also removes the temp dir. It cleans up
+the same broker back on the same port; `pause()` is a clean stop that keeps them too
+(with `persistent`, its sessions as well); `stop()` also removes the temp dir. It cleans up
 after a failed start too. With `netns`, the broker runs inside that network namespace
 (`ip netns exec NS ...`).
 """
@@ -57,8 +58,12 @@ class Mosquitto:
 
     def __init__(self, *, port: int | None = None, host: str = "127.0.0.1",
                  users: Mapping[str, str] | None = None, tls: BrokerTls | None = None,
-                 netns: str | None = None, binary: str = MOSQUITTO) -> None:
+                 netns: str | None = None, binary: str = MOSQUITTO,
+                 persistent: bool = False) -> None:
         self.host = host
+        # persistent: sessions, subscriptions and queued QoS 1 messages survive a
+        # `pause()` and `start()` (a clean broker restart), as with a production broker
+        self._persistent = persistent
         self.port = port if port is not None else free_port(host)
         self._users = dict(users or {})
         self._tls = tls
@@ -88,7 +93,8 @@ class Mosquitto:
         self._dir = Path(tempfile.mkdtemp(prefix="dslfailover-mosquitto-"))
         lines = [
             f"listener {self.port} {self.host}",
-            "persistence false",
+            *(["persistence true", f"persistence_location {self._dir}/"]
+              if self._persistent else ["persistence false"]),
             # as root mosquitto would drop to the `mosquitto` user, which cannot read
             # our private temp dir; run as whoever started us instead
             *(["user root"] if os.geteuid() == 0 else []),
@@ -162,17 +168,22 @@ class Mosquitto:
         self._proc.wait()
         self._proc = None
 
+    def pause(self) -> None:
+        """Stop the broker cleanly (SIGTERM, then SIGKILL) but keep port, config and
+        (when persistent) its saved sessions: `start()` brings the same broker back."""
+        if self._proc is not None:
+            self._signal_group(signal.SIGTERM)
+            try:
+                self._proc.wait(timeout=STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                self._signal_group(signal.SIGKILL)
+                self._proc.wait()
+            self._proc = None
+
     def stop(self) -> None:
         """Stop the broker (SIGTERM, then SIGKILL) and remove its temp dir."""
         try:
-            if self._proc is not None:
-                self._signal_group(signal.SIGTERM)
-                try:
-                    self._proc.wait(timeout=STOP_TIMEOUT)
-                except subprocess.TimeoutExpired:
-                    self._signal_group(signal.SIGKILL)
-                    self._proc.wait()
-                self._proc = None
+            self.pause()
         finally:
             if self._dir is not None:
                 shutil.rmtree(self._dir, ignore_errors=True)

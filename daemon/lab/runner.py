@@ -9,13 +9,17 @@ unix socket: reachable from the root namespace through the file system).
 from __future__ import annotations
 
 import json
+import os
+import signal
 import sys
+import time
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from ..control import ControlError, request
+from . import netns
 from .labconfig import read_toml, with_overrides, write_toml
 from .poll import poll
 from .site import Lab, SpawnedProcess
@@ -60,6 +64,35 @@ async def wait_status(socket: Path, pred: Callable[[Status], bool], timeout: flo
     return await poll(holds, timeout, step=step), last
 
 
+class JsonLinesTail:
+    """A JSON-lines file another process appends to, read as it grows: whole lines only;
+    a line that is not JSON is kept as `{"event": text, "level": "raw"}`."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._offset = 0
+
+    def read(self) -> list[dict[str, Any]]:
+        """The JSON objects appended since the last call."""
+        try:
+            with self.path.open("rb") as fh:
+                fh.seek(self._offset)
+                data = fh.read()
+        except FileNotFoundError:
+            return []
+        end = data.rfind(b"\n") + 1  # only whole lines
+        self._offset += end
+        new = []
+        for raw in data[:end].splitlines():
+            try:
+                line = json.loads(raw)
+            except ValueError:
+                line = {"event": raw.decode(errors="replace"), "level": "raw"}
+            if isinstance(line, dict):
+                new.append(line)
+        return new
+
+
 class DaemonInLab:
     """One daemon process in the lab's `inside` namespace, with the lab config (plus
     `overrides`, per table) written to `<lab dir>/<name>.toml`."""
@@ -71,7 +104,7 @@ class DaemonInLab:
         self.config = lab.dir / f"{name}.toml"
         write_toml(self.config, with_overrides(read_toml(lab.config_path), overrides or {}))
         self.proc: SpawnedProcess | None = None
-        self._offset = 0
+        self._log = JsonLinesTail(lab.dir / f"{name}.log")
         self.events: list[dict[str, Any]] = []   # audit events, in order
         self.lines: list[dict[str, Any]] = []    # every JSON log line
 
@@ -90,28 +123,31 @@ class DaemonInLab:
             self.proc = None
         self.read()
 
+    @property
+    def alive(self) -> bool:
+        """Whether the daemon process runs (False once it has exited, or before start)."""
+        return self.proc is not None and netns.pid_alive(self.proc.pid)
+
+    def exit_status(self) -> int | None:
+        """The daemon's exit status once it has exited (None while it runs)."""
+        return None if self.proc is None else self.lab.exit_status(self.proc)
+
+    async def send_signal(self, sig: signal.Signals, timeout: float) -> tuple[int | None, float]:
+        """Send `sig` to the daemon and wait up to `timeout` seconds for it to exit:
+        (its exit status, or None if it had to be stopped hard; seconds it took)."""
+        assert self.proc is not None
+        proc, started = self.proc, time.monotonic()
+        os.kill(proc.pid, sig)   # `ip netns exec` execs in place: this is the daemon
+        exited = await poll(lambda: not netns.pid_alive(proc.pid), timeout)
+        took = time.monotonic() - started
+        status = self.lab.exit_status(proc) if exited else None
+        await self.stop()   # forgets it (and stops it hard if it still runs)
+        return status, took
+
     def read(self) -> list[dict[str, Any]]:
         """New log lines since the last call; audit events are also kept in `events`."""
-        path = self.lab.dir / f"{self.name}.log"
-        try:
-            with path.open("rb") as fh:
-                fh.seek(self._offset)
-                data = fh.read()
-        except FileNotFoundError:
-            return []
-        end = data.rfind(b"\n") + 1  # only whole lines
-        self._offset += end
-        new = []
-        for raw in data[:end].splitlines():
-            try:
-                line = json.loads(raw)
-            except ValueError:
-                line = {"event": raw.decode(errors="replace"), "level": "raw"}
-            if not isinstance(line, dict):
-                continue
-            new.append(line)
-            if "event_kind" in line:
-                self.events.append(line)
+        new = self._log.read()
+        self.events += [line for line in new if "event_kind" in line]
         self.lines += new
         return new
 

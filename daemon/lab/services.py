@@ -10,9 +10,11 @@
 and all of them outlive the command that made the lab (`dslfailover lab up` returns at
 once). Once everything listens it writes `services.json` (ports, files, Postfix config
 dir) and copies the SSH client key and a known_hosts entry to the lab's config paths;
-each message the sink accepts is appended to `sink.jsonl`. SIGTERM stops them all
-cleanly; launcher files live under the lab directory, so `lab down` removes them even
-after a SIGKILL.
+each message the sink accepts is appended to `sink.jsonl`. A control socket
+(`services.sock`, one JSON line each way) takes the broker or sshd down and back up for
+the chaos soak: `{"op": "broker"|"sshd", "up": bool}`. SIGTERM stops them all cleanly;
+launcher files live under the lab directory, so `lab down` removes them even after a
+SIGKILL.
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from router_drivers.emulator.control import Handler, serve_json_lines
+
 from .mosquitto import Mosquitto
 from .postfix import PostfixInstance
 from .sink import Received, SmtpSink
@@ -42,6 +46,7 @@ from .topology import (
     MAIL_DOMAIN,
     MQTT_PORT,
     MX_ADDR,
+    SERVICES_CONTROL,
     SERVICES_FILE,
     SINK_LOG,
     SSH_PORT,
@@ -95,7 +100,7 @@ async def serve(lab_dir: Path, remote_ns: str, key_file: Path, known_hosts: Path
     async with contextlib.AsyncExitStack() as stack:
         sink = await stack.enter_async_context(_LoggingSink.started(
             log=lab_dir / SINK_LOG, host=str(INSIDE_ADDR), port=25))
-        broker = Mosquitto(host="127.0.0.1", port=MQTT_PORT)
+        broker = Mosquitto(host="127.0.0.1", port=MQTT_PORT, persistent=True)
         await stack.enter_async_context(broker)
         sshd = await stack.enter_async_context(Sshd.started(
             host=str(MX_ADDR), port=SSH_PORT, netns=remote_ns))
@@ -103,6 +108,9 @@ async def serve(lab_dir: Path, remote_ns: str, key_file: Path, known_hosts: Path
             domain=MAIL_DOMAIN, nexthop=f"smtp:[{TUNNEL_ROUTER.ip}]:25", address=str(MX_ADDR),
             port=25, netns=remote_ns, myhostname="backup-mx.remote.test"))
         _write_client_files(sshd, key_file, known_hosts)
+        control = await serve_json_lines(lab_dir / SERVICES_CONTROL,
+                                         _control_handler(broker, sshd))
+        stack.callback(control.close)
         info = {
             "pid": os.getpid(),
             "sink": {"host": sink.host, "port": sink.port, "log": str(lab_dir / SINK_LOG)},
@@ -115,6 +123,24 @@ async def serve(lab_dir: Path, remote_ns: str, key_file: Path, known_hosts: Path
         print("services: ready", flush=True)
         await stop.wait()
         print("services: stopping", flush=True)
+
+
+def _control_handler(broker: Mosquitto, sshd: Sshd) -> Handler:
+    """The services' control requests: the broker or sshd down (`up: false`) or up."""
+    async def handle(request: dict[str, Any]) -> dict[str, Any]:
+        op, up = request.get("op"), bool(request.get("up"))
+        if op == "broker":
+            await asyncio.to_thread(broker.start if up else broker.pause)
+        elif op == "sshd" and up:
+            if sshd.pid is None:   # not running: start it (a second one would not bind)
+                await sshd.start_again()
+        elif op == "sshd":
+            await sshd.pause()
+        else:
+            raise ValueError(f"op: use broker or sshd (got {op!r:.40})")
+        return {"op": op, "up": up}
+
+    return handle
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -31,7 +31,15 @@ from .netns import CommandResult, LabError
 from .rekey import rekey_command
 from .spawn import STOP_GRACE, SpawnedProcess, Spawner
 from .statefile import StateFile
-from .topology import ROLES, ROUTER_LAN_ADDR, ROUTER_TELNET_PORT, SERVICES_FILE, SINK_LOG, Topology
+from .topology import (
+    ROLES,
+    ROUTER_CONTROL,
+    ROUTER_LAN_ADDR,
+    ROUTER_TELNET_PORT,
+    SERVICES_FILE,
+    SINK_LOG,
+    Topology,
+)
 
 DEFAULT_ROOT = Path("/run/dslfailover-lab")
 DEFAULT_ID = "lab"
@@ -180,7 +188,8 @@ class Lab(CircuitControls):
             "--host", str(ROUTER_LAN_ADDR), "--port", str(ROUTER_TELNET_PORT),
             "--password-file", str(self.paths.router_password), "--apply-iface", "wan0",
             "--apply-command", rekey_command(self.topo),
-            "--restart-delay", f"{self.router_restart:g}"], name="router-emulator")
+            "--restart-delay", f"{self.router_restart:g}",
+            "--control", str(self.dir / ROUTER_CONTROL)], name="router-emulator")
         log = Path(proc.log)
         await self._spawner.wait_ready(
             proc, lambda: "emulator:" in log.read_text(errors="replace"),
@@ -271,6 +280,10 @@ class Lab(CircuitControls):
     async def stop(self, proc: SpawnedProcess) -> None:
         """Stop one spawned program (its whole process group)."""
         await self._spawner.stop(proc)
+
+    def exit_status(self, proc: SpawnedProcess) -> int | None:
+        """How a program this lab object spawned ended (None: it still runs)."""
+        return self._spawner.exit_status(proc.pid)
 
     # ---- what it looks like ---------------------------------------------------------------
 

@@ -59,6 +59,7 @@ class Spawner:
         self.log_dir = log_dir
         self.state = state
         self._children: dict[int, subprocess.Popen[bytes]] = {}
+        self._exit_status: dict[int, int] = {}   # children that exited, by pid
 
     async def spawn(self, ns: str, argv: Sequence[str], *, name: str,
                     env: dict[str, str] | None = None) -> SpawnedProcess:
@@ -126,4 +127,11 @@ class Spawner:
         """Collect the exit status of children that have exited (no zombies)."""
         for pid, child in list(self._children.items()):
             if child.poll() is not None:
+                self._exit_status[pid] = child.returncode
                 del self._children[pid]
+
+    def exit_status(self, pid: int) -> int | None:
+        """A child's exit status (negative: the signal that ended it); None while it
+        runs, or when it is not a child of this spawner."""
+        self.reap()
+        return self._exit_status.get(pid)

@@ -65,6 +65,8 @@ MQTT_PORT = 1883
 SSH_PORT = 22
 SERVICES_FILE = "services.json"   # in the lab dir: what the services process started
 SINK_LOG = "sink.jsonl"           # in the lab dir: one line per message our sink accepted
+ROUTER_CONTROL = "router.sock"     # in the lab dir: the emulator's control socket
+SERVICES_CONTROL = "services.sock"  # in the lab dir: the services' (broker, sshd up/down)
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,6 +231,19 @@ table ip dslf_router {{
                 "    chain pre { type filter hook prerouting priority -150; policy accept; }\n"
                 "}\n"
                 "flush chain inet dslf_loss pre\n" + rule)
+
+    def reply_loss_ruleset(self, percent: int) -> str:
+        """One-way loss on the primary path: drop `percent` % of the echo replies isp1
+        forwards to the router; the requests pass (0 clears)."""
+        if not 0 <= percent <= 100:
+            raise ValueError(f"loss {percent}: must be 0..100 percent")
+        test = "" if percent == 100 else f" numgen random mod 100 < {percent}"
+        rule = (f'add rule inet dslf_reply_loss fwd oifname "wan0" icmp type echo-reply'
+                f'{test} drop\n') if percent else ""
+        return ("table inet dslf_reply_loss {\n"
+                "    chain fwd { type filter hook forward priority -150; policy accept; }\n"
+                "}\n"
+                "flush chain inet dslf_reply_loss fwd\n" + rule)
 
 
 def wan_lines(wan: WanConfig, iface: str = "wan0") -> list[str]:

@@ -3,7 +3,7 @@
     python -m router_drivers.emulator (--console menu|cli | --profile NAME) --host ADDR --port N
         [--password-file F] [--username NAME] [--initial ADDRESS,NETMASK,GATEWAY]
         [--apply-iface IFACE] [--apply-command 'CMD {address} {netmask} {gateway} {prefixlen}']
-        [--restart-delay S]
+        [--restart-delay S] [--control SOCKET]
 
 A profile (`--profile`, see `state.PROFILES`) is a documented firmware variant; `--console
 menu|cli` is its console's default profile (r9100, socos). Those restart to apply: a save
@@ -11,6 +11,8 @@ changes the saved config, and the WAN (and the hook) change when the router rest
 
 With --apply-iface a save really sets that interface's address and default route (in the
 namespace this runs in) and the initial config is read from it unless --initial is given.
+With --control, a unix socket answers what the router saved and runs and injects faults
+(control.py).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import structlog
 
 from ..base import WanConfig
 from ..errors import RouterError
+from .control import emulator_handler, serve_json_lines
 from .server import Emulator
 from .state import PROFILES, IpBackend, MemoryBackend, RouterState, WanBackend, profile
 
@@ -47,6 +50,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--apply-command", metavar="CMD")
     p.add_argument("--restart-delay", type=float, default=None,
                    help="seconds a restart keeps the router away (profile default 0.2)")
+    p.add_argument("--control", type=Path, metavar="SOCKET",
+                   help="a unix socket to read the router's state and inject faults")
     p.add_argument("--no-fragment", action="store_true", help="send output in one piece")
     args = p.parse_args(argv)
     if (args.console is None) == (args.profile is None):
@@ -89,6 +94,8 @@ async def amain(args: argparse.Namespace) -> None:
     state = RouterState(console, await initial_config(args, backend), options, backend)
     emulator = Emulator(state, args.host, args.port)
     await emulator.start()
+    control = (await serve_json_lines(args.control, emulator_handler(emulator))
+               if args.control else None)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -98,6 +105,8 @@ async def amain(args: argparse.Namespace) -> None:
     try:
         await stop.wait()
     finally:
+        if control is not None:
+            control.close()
         await emulator.stop()
 
 

@@ -52,22 +52,37 @@ class Emulator:
             await self._server.wait_closed()
             self._server = None
 
-    async def restart(self) -> None:
-        """Stop listening and drop every session now; boot (run the saved config) and
-        listen again `restart_delay` later."""
+    def _close(self) -> None:
         if self._server is not None:
             self._server.close()  # closes the listener and every client transport
             self._server = None
+
+    async def restart(self) -> None:
+        """Stop listening and drop every session now; boot (run the saved config) and
+        listen again `restart_delay` later."""
+        self._close()
+        self.state.restarting = True
         task = asyncio.create_task(self._come_back(), name="emulator-restart")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    async def set_refusing(self, refusing: bool) -> None:
+        """Turn the telnet service off (connections refused, a session in progress
+        dropped) or on again; a router away in a restart listens once it is back."""
+        self.state.refusing = refusing
+        if refusing:
+            self._close()
+        elif self._server is None and not self.state.restarting:
+            await self.start()
 
     async def _come_back(self) -> None:
         loop = asyncio.get_running_loop()
         await asyncio.sleep(self.state.options.restart_delay)
         booted = loop.time()
         await self.state.boot()
-        await self.start()
+        self.state.restarting = False
+        if not self.state.refusing:
+            await self.start()
         # the boot (the WAN applied, the lab's tunnel re-key hook) is router time too
         log.info("restarted", away_s=round(self.state.options.restart_delay, 1),
                  boot_s=round(loop.time() - booted, 3), wan=str(self.state.runs))
@@ -77,7 +92,11 @@ class Emulator:
         # created with an encoding, so telnetlib3 hands us the unicode streams
         assert isinstance(reader, telnetlib3.TelnetReaderUnicode)
         assert isinstance(writer, telnetlib3.TelnetWriterUnicode)
-        self.state.sessions += 1
+        state = self.state
+        state.sessions += 1
+        state.overlaps += state.open_sessions > 0
+        state.open_sessions += 1
+        state.max_open = max(state.max_open, state.open_sessions)
         term = Terminal(reader, writer, fragment=self.state.options.fragment,
                         seed=self.state.sessions)
         console = (MenuConsole(self.state, term) if self.state.console == "menu"
@@ -87,6 +106,7 @@ class Emulator:
         except (Hang, EOFError, ConnectionError):
             pass
         finally:
+            state.open_sessions -= 1
             writer.close()
 
 

@@ -183,6 +183,11 @@ class RouterState:
     failed_logins: int = 0
     locked_until: float = 0.0       # loop time
     idle_dropped: bool = False      # the one idle-timeout disconnect happened
+    open_sessions: int = 0          # connections being served right now
+    max_open: int = 0               # the most at once (two means two dialogues overlapped)
+    overlaps: int = 0               # times a connection came while another was served
+    restarting: bool = False        # away in a restart: not listening
+    refusing: bool = False          # its telnet service is off: connections refused
     received: list[str] = field(default_factory=list)  # commands and field edits, never secrets
     restart: Callable[[], Awaitable[None]] | None = None  # set by the server
 
@@ -194,6 +199,16 @@ class RouterState:
     def runs(self) -> WanConfig:
         assert self.running is not None
         return self.running
+
+    def observed(self) -> dict[str, object]:
+        """What a test or the lab's chaos soak reads of this router: its saved and running
+        config, its counters, and whether it is away or refusing."""
+        return {"saved": self.saved.as_dict(), "running": self.runs.as_dict(),
+                "saves": self.saves, "restarts": self.restarts, "sessions": self.sessions,
+                "open_sessions": self.open_sessions, "max_open": self.max_open,
+                "overlaps": self.overlaps, "restarting": self.restarting,
+                "refusing": self.refusing, "hang_at": self.options.hang_at,
+                "restart_delay": self.options.restart_delay}
 
     def locked_out(self, now: float) -> bool:
         """True while logins are refused after too many failures (`now`: loop time)."""
