@@ -61,9 +61,10 @@ MAIL_DEADLINE = 90.0
 DAEMON_OVERRIDES = {"actions": {"retry_initial": 2, "retry_max": 10}}
 INVARIANTS = (
     "router_config_is_a_wan", "saved_equals_running_after_action",
-    "one_router_dialogue_at_a_time", "state_agrees_after_start", "journal_seq_increasing",
-    "mqtt_seq_increasing", "mqtt_no_gap", "mqtt_matches_journal", "mail_delivered",
-    "mail_not_bounced", "daemon_never_exits_unasked", "sigterm_exits_0")
+    "one_router_dialogue_at_a_time", "state_agrees_after_start", "state_agrees_within_5s",
+    "journal_seq_increasing", "mqtt_seq_increasing", "mqtt_no_gap", "mqtt_no_gap_at_kill9",
+    "mqtt_matches_journal", "mail_delivered", "mail_not_bounced",
+    "daemon_never_exits_unasked", "sigterm_exits_0")
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,8 @@
   with its status and the end of its log, and the daemon is started again);
 - after every start, the state published on MQTT agrees with the router (`circuit` is
   the router's running WAN, `state` is past `starting`) within AGREE_LIMIT seconds of the
-  spawn, or of the router being back when it was away;
+  spawn, or of the router being back when it was away (later is
+  `state_agrees_within_5s`, never within AGREE_WATCH is `state_agrees_after_start`);
 - a mail to the backup MX every MAIL_EVERY seconds (checked at the sink at the end).
 """
 
@@ -97,7 +98,9 @@ class Watch:
             await asyncio.sleep(SAMPLE / 2)
         record["agree_s"] = None if agreed is None else round(agreed, 2)
         if agreed is None or agreed > AGREE_LIMIT:
-            self.violate("state_agrees_after_start", {
+            # never (within AGREE_WATCH), or later than the limit: a timing, for the bench
+            late = "state_agrees_after_start" if agreed is None else "state_agrees_within_5s"
+            self.violate(late, {
                 "agree_s": record["agree_s"], "limit_s": AGREE_LIMIT,
                 "router_running": circuit_of(self.router.get("running")),
                 "published": last if states else None})
