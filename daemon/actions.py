@@ -5,8 +5,12 @@ this is the bookkeeping around it. Before an action starts, its intent is saved,
 crash mid-action is reported at the next start; when it ends, its outcome is audited,
 published and queued for the machine. An exception from an action is a bug, ours or a
 library's: it becomes a failed result (the machine goes to `fault` and retries) instead
-of taking the daemon down. At shutdown the router action in flight gets `grace` seconds
-to finish, since a half-done router dialogue is worse than a late exit.
+of taking the daemon down.
+
+At shutdown (`close`) no new action starts; a router apply in flight gets `grace` seconds
+to finish (a half-done router dialogue is worse than a late exit: the router's saved and
+running config must agree); everything else in flight, a router read or an MX check, is
+cancelled at once: abandoning it changes nothing.
 """
 
 from __future__ import annotations
@@ -59,8 +63,9 @@ class ActionRunner:
         self.publisher = publisher
         self.deliver = deliver
         self._tg: asyncio.TaskGroup | None = None
-        self._router: asyncio.Task[None] | None = None
+        self._apply: asyncio.Task[None] | None = None   # the router apply in flight
         self._tasks: set[asyncio.Task[None]] = set()
+        self._closed = False
 
     def start(self, tg: asyncio.TaskGroup) -> None:
         """Actions run in the daemon's TaskGroup from now on."""
@@ -69,23 +74,31 @@ class ActionRunner:
     def launch(self, action: m.Effect) -> None:
         assert self._tg is not None, "ActionRunner.start() first"
         what, slot = describe(action)
+        if self._closed:
+            log.info("action not started: the daemon is stopping", action=what)
+            return
         self._set_intent(slot, {"what": what, "at": datetime.now(UTC).isoformat()})
         task = self._tg.create_task(self._run(action, what, slot), name=f"action-{what}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-        if slot == "router":
-            self._router = task
+        if isinstance(action, m.ApplyWan):
+            self._apply = task
+
+    def close(self) -> None:
+        """The daemon is stopping: no action starts from now on."""
+        self._closed = True
 
     async def grace(self, seconds: float) -> None:
-        """Wait up to `seconds` for the router action in flight, if any."""
-        task = self._router
+        """Wait up to `seconds` for the router apply in flight, if any."""
+        task = self._apply
         if task is None or task.done():
             return
-        log.warning("waiting for the router action in flight before stopping", grace=seconds)
+        log.warning("waiting for the router apply in flight before stopping", grace=seconds)
         with contextlib.suppress(TimeoutError, asyncio.CancelledError):
             await asyncio.wait_for(asyncio.shield(task), seconds)
 
     def cancel(self) -> None:
+        """Cancel what is still in flight (after the grace)."""
         for task in self._tasks:
             task.cancel()
 

@@ -7,16 +7,21 @@
     Operators (socket, MQTT) ──commands──▶ queue;  verdicts ◀── answer
 
 The machine decides; the supervisor carries out its decision and keeps the record: the
-audit trail, the persisted history, the state snapshot. Signals (or a `shutdown` event
-passed in by tests) end the run: the router action in flight gets a grace period to
-finish (a half-done dialogue is worse than a late exit), then everything is cancelled.
+audit trail, the persisted history, the state snapshot.
+
+One shutdown path (README "Stopping"): a signal (or the `shutdown` event passed in by
+tests) sets `stop`, even one that came before the loop existed (daemon/stopping.py). Then
+no action starts, the probes and the ticker end, and a router apply in flight may finish
+within the grace, `router.action_timeout`: its own bound, restart wait included, so the
+router's saved and running config agree afterwards. Then whatever is left is cancelled,
+MQTT says `offline`, and the helpers (MQTT, control socket, metrics) get HELPERS_STOP to
+end by themselves before they are cancelled too.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import signal
 import time
 from collections.abc import Coroutine
 from datetime import UTC, datetime
@@ -27,6 +32,7 @@ import structlog
 from router_drivers import RouterDriver, create_driver
 
 from . import machine as m
+from . import stopping
 from .actions import ActionRunner
 from .audit import Auditor
 from .config import Config, Secrets
@@ -48,8 +54,11 @@ if TYPE_CHECKING:
 log = structlog.get_logger("dslfailover.app")
 
 TICK = 0.25           # how often deadlines (hold-down, retries, trials) are checked
-SHUTDOWN_GRACE = 30.0  # bounds waiting for an in-flight router action at shutdown
 STARTUP_BROKER_WAIT = 2.0  # bounds waiting for MQTT before the first router read
+# Bounds the helpers' own stop once the grace is over: MQTT's goodbye (`offline`, then
+# DISCONNECT: publish.mqtt.GOODBYE_TIMEOUT), the control socket and metrics servers closing.
+# Whichever has not ended by then is cancelled.
+HELPERS_STOP = 3.0
 BROKER_POLL = 0.02         # how often that wait looks at the connection
 FIRST_STATE_SETTLE = 0.1   # lets the MQTT sender publish `starting` before anything else
 
@@ -60,6 +69,10 @@ class Daemon:
         self.cfg = cfg
         self.secrets = secrets
         self.stop = shutdown or asyncio.Event()
+        # MQTT says goodbye once the grace is over: the last apply's outcome goes out first
+        self._quiet = asyncio.Event()
+        # a router apply in flight at shutdown may finish within its own bound
+        self.grace = cfg.router.action_timeout
         self.events: asyncio.Queue[m.Event] = asyncio.Queue()
         self.store = Store(cfg.state_dir)
         self.audit = Auditor()
@@ -91,10 +104,10 @@ class Daemon:
     # -- lifecycle -----------------------------------------------------------------
 
     async def run(self) -> None:
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-                loop.add_signal_handler(sig, self.stop.set)
+        stopping.take_over(asyncio.get_running_loop(), self.stop.set)
+        if self.stop.is_set():
+            log.info("stopped before it started")   # nothing started, nothing to save
+            return
         persisted = self.store.load()
         self.audit.seq = persisted.seq
         self.audit.sinks += [self._persist_seq, self.publisher.event]
@@ -106,20 +119,21 @@ class Daemon:
         try:
             async with asyncio.TaskGroup() as tg:
                 self.actions.start(tg)
+                helpers = [tg.create_task(self._optional(
+                    "control unavailable; running without it", self._control()), name="control")]
                 if self._mqtt is not None:
-                    tg.create_task(self._mqtt.run(self.stop), name="mqtt")
-                tg.create_task(self._optional(
-                    "control unavailable; running without it", self._control()), name="control")
+                    helpers.append(tg.create_task(self._mqtt.run(self._quiet), name="mqtt"))
                 if self._metrics is not None:
-                    tg.create_task(self._optional(
+                    helpers.append(tg.create_task(self._optional(
                         "metrics unavailable; running without it", self._metrics.serve(
                         self.cfg.metrics.host, self.cfg.metrics.port, self.stop)),
-                        name="metrics")
+                        name="metrics"))
                 workers = [
                     tg.create_task(self.probes.primary(privileged), name="probe-primary"),
                     tg.create_task(self._ticker(), name="ticker"),
-                    tg.create_task(self._watchdog(), name="watchdog"),
                 ]
+                # pinged through the grace too: the loop still works
+                watchdog = tg.create_task(self._watchdog(), name="watchdog")
                 if self.cfg.tunnel is not None:
                     workers.append(tg.create_task(self.probes.tunnel(), name="probe-tunnel"))
                 first = m.start(m.machine_config(self.cfg), time.monotonic(),
@@ -127,21 +141,40 @@ class Daemon:
                 self.ctx = first.ctx
                 self._publish_state()
                 await self._wait_for_broker()
-                self._apply(first)
+                if not self.stop.is_set():   # a stop during start-up reads no router
+                    self._apply(first)
                 # only now: events that came in meanwhile apply to the started machine
-                workers.append(tg.create_task(self._decide(), name="decide"))
+                decide = tg.create_task(self._decide(), name="decide")
                 self.notifier.ready("starting: reading the router")
                 await self.stop.wait()
-                self.notifier.stopping()
-                await self.actions.grace(SHUTDOWN_GRACE)
-                for task in workers:
-                    task.cancel()
-                self.actions.cancel()
+                await self._shut_down(workers, [decide, watchdog], helpers)
         finally:
             self.probes.close()
             self.store.data.seq = self.audit.seq
             self.store.save()
             log.info("stopped")
+
+    async def _shut_down(self, workers: list[asyncio.Task[None]],
+                         after_grace: list[asyncio.Task[None]],
+                         helpers: list[asyncio.Task[None]]) -> None:
+        """The one shutdown path, each part bounded (see the module docstring)."""
+        self.notifier.stopping()
+        self.actions.close()
+        for task in workers:          # no new evidence, no deadlines: nothing new to do
+            task.cancel()
+        # the machine still hears how the apply in flight ends, and publishes it
+        await self.actions.grace(self.grace)
+        for task in after_grace:
+            task.cancel()
+        while not self.events.empty():   # the apply's outcome: recorded and published
+            self._step(self.events.get_nowait())
+        self.actions.cancel()
+        self._quiet.set()
+        _, late = await asyncio.wait(helpers, timeout=HELPERS_STOP)
+        for task in late:
+            log.error("did not stop in time; cancelled", task=task.get_name(),
+                      bound=HELPERS_STOP)
+            task.cancel()
 
     def _report_interrupted(self) -> None:
         """An intent left in the store means we died mid-action: say so, then forget it."""
@@ -171,9 +204,11 @@ class Daemon:
             return
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(STARTUP_BROKER_WAIT):
-                while not self.publisher.connected:  # noqa: ASYNC110 (a property, no event)
+                # a property, no event; a stop during start-up does not wait for the broker
+                while not (self.publisher.connected or self.stop.is_set()):  # noqa: ASYNC110
                     await asyncio.sleep(BROKER_POLL)
-                await asyncio.sleep(FIRST_STATE_SETTLE)
+                if not self.stop.is_set():
+                    await asyncio.sleep(FIRST_STATE_SETTLE)
 
     async def _optional(self, unavailable: str, coro: Coroutine[Any, Any, None]) -> None:
         """A helper service that fails (socket in use, port taken) is logged, not fatal."""
@@ -225,9 +260,11 @@ class Daemon:
 
     async def _decide(self) -> None:
         while True:
-            event = await self.events.get()
-            assert self.ctx is not None
-            self._apply(m.step(self.ctx, event, time.monotonic()), event)
+            self._step(await self.events.get())
+
+    def _step(self, event: m.Event) -> None:
+        assert self.ctx is not None
+        self._apply(m.step(self.ctx, event, time.monotonic()), event)
 
     def _apply(self, d: m.Decision, event: m.Event | None = None) -> None:
         before = self.ctx
@@ -295,7 +332,3 @@ class Daemon:
 
 def _health(ctx: m.Context) -> tuple[Any, ...]:
     return (ctx.state, ctx.circuit, ctx.primary_link, ctx.mail_path, ctx.reason)
-
-
-async def run_daemon(cfg: Config, secrets: Secrets) -> None:
-    await Daemon(cfg, secrets).run()

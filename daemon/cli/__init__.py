@@ -2,14 +2,20 @@
 
 Each command group lives in its own module and registers itself here with
 `register(subparsers)`; a handler takes the parsed args and returns the exit code.
+Nothing is imported at module level but what `main` needs before its first line: the
+stop signals are recorded from there on (daemon/stopping.py), even while the command
+groups and their libraries are still being imported.
 """
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
-from .. import __version__
+from .. import __version__, stopping
+
+if TYPE_CHECKING:
+    import argparse
 
 Registrar = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
 
@@ -24,6 +30,8 @@ def _registrars() -> list[Registrar]:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    import argparse
+
     parser = argparse.ArgumentParser(
         prog="dslfailover",
         description=(
@@ -44,10 +52,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    func: Callable[[argparse.Namespace], int] = args.func
+    # first thing: a SIGTERM from now on is a clean stop, not the default kill
+    stopping.record_early()
     try:
+        args = build_parser().parse_args(argv)
+        if not getattr(args, "honours_stop", False):
+            stopping.release()   # not the daemon: SIGTERM and SIGINT act as usual
+        func: Callable[[argparse.Namespace], int] = args.func
         return func(args)
     except KeyboardInterrupt:
         return 130
+    finally:
+        stopping.restore()

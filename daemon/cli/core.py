@@ -19,7 +19,9 @@ def register(sub: Subcommands) -> None:
         sub, "run", cmd_run, help="run the daemon in the foreground (systemd Type=notify)",
         description="Run the daemon in the foreground. Reads the router first (the router is "
                     "the truth about which circuit is in use), then watches the primary "
-                    "circuit and acts. Logs go to the journal under systemd, else to stderr.")
+                    "circuit and acts. Logs go to the journal under systemd, else to stderr. "
+                    "SIGTERM or SIGINT stops it cleanly at any moment (exit 0).",
+        honours_stop=True)
     p.add_argument("--log-format", choices=["auto", "journal", "json", "console"],
                    help="override [log].format")
     add_command(
@@ -99,14 +101,15 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from ..app import Daemon
+    # a stop signal that comes during these imports is recorded (main): the daemon honours it
     from ..probes.icmp import ProbeSetupError
+    from ..process import run_daemon
     from ..publish import logs
 
     cfg, secrets = load_or_exit(args)
     logs.configure(args.log_format or cfg.log.format, cfg.log.level, site=cfg.site)
     try:
-        asyncio.run(Daemon(cfg, secrets).run())
+        run_daemon(cfg, secrets)
     except ProbeSetupError as exc:
         print(f"dslfailover: {exc}", file=sys.stderr)
         return EXIT_NOPERM

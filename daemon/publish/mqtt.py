@@ -12,7 +12,7 @@ connection died may arrive twice; `seq` lets subscribers drop it).
 Connection problems never escape `run`: they are logged once per change (broker
 host:port and the reason, never the password) and retried with randomized, growing
 backoff (aiomqtt's documented reconnect loop), until `stop` is set; then `run` publishes
-`offline` (retained) and disconnects cleanly.
+`offline` (retained) and disconnects cleanly; a connect in progress is abandoned.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from router_drivers import Secret
 
 from ..config import Config, MqttConfig, Secrets, topic_prefix
 from ..model import AuditEvent, OperatorCommand, ProbeSummary, RejectedCommand, StateSnapshot
+from ..stopping import unless_stopped
 from .ha_discovery import discovery_messages
 from .mqtt_wire import dumps, judge_command, probe_topic_part, suback_refused, why
 from .probe_gate import ProbeGate
@@ -45,8 +46,8 @@ log = structlog.get_logger("dslfailover.mqtt")
 PUBLISH_TIMEOUT = 5.0
 # Bounds the SUBSCRIBE -> SUBACK round trip for `<prefix>/cmd`.
 SUBSCRIBE_TIMEOUT = 5.0
-# Bounds the goodbye on shutdown: publishing `offline` (PUBACK) and the DISCONNECT. Kept
-# short: stopping the daemon must not wait for a broker that is away.
+# Bounds the whole goodbye on shutdown, `offline` (PUBACK) and DISCONNECT: stopping must
+# not wait for a broker that is away (the socket is closed then: the will says `offline`).
 GOODBYE_TIMEOUT = 2.0
 # Reconnect delays: the first retry after about BACKOFF_INITIAL seconds, doubling up to
 # BACKOFF_MAX, each one drawn uniformly from [delay/2, delay] so that many sites do not
@@ -149,23 +150,26 @@ class MqttPublisher:
         """Connect, publish, reconnect with backoff; return soon after `stop` is set.
 
         Never raises for a broker problem: the daemon fails over without MQTT. Returns
-        within about `connect_timeout` + GOODBYE_TIMEOUT after `stop` is set.
+        within GOODBYE_TIMEOUT of `stop`, connecting (abandoned) or in a session alike.
         """
         backoff = self.backoff_initial
         last_problem: str | None = None
         failures = 0
         while not stop.is_set():
             client: aiomqtt.Client | None = None
-            was_connected = False
+            was_connected = said_goodbye = False
             try:
                 client = self._client()
-                async with client:
-                    was_connected = True
-                    self._connected = True
-                    log.info("mqtt_connected", broker=self._where,
-                             client_id=client.identifier, failed_attempts=failures)
-                    last_problem, failures, backoff = None, 0, self.backoff_initial
-                    await self._session(client, stop)
+                # the context manager by hand: its entry, the connect, is raced with `stop`
+                if not await unless_stopped(client.__aenter__(), stop):
+                    return   # stopped while connecting: the attempt is abandoned (finally)
+                was_connected = True
+                self._connected = True
+                log.info("mqtt_connected", broker=self._where,
+                         client_id=client.identifier, failed_attempts=failures)
+                last_problem, failures, backoff = None, 0, self.backoff_initial
+                await self._session(client, stop)
+                said_goodbye = True
                 return
             except (aiomqtt.MqttError, OSError) as exc:
                 problem = why(exc)
@@ -185,8 +189,8 @@ class MqttPublisher:
                 last_problem = None
             finally:
                 self._connected = False
-                if client is not None and not was_connected:
-                    _abandon(client)
+                if client is not None and not said_goodbye:
+                    _abandon(client)   # a failed or abandoned attempt, a lost connection
             delay = random.uniform(backoff / 2, backoff)
             backoff = min(backoff * 2, self.backoff_max)
             with contextlib.suppress(TimeoutError):
@@ -216,7 +220,7 @@ class MqttPublisher:
         return f"{self._prefix}/{leaf}"
 
     async def _session(self, client: aiomqtt.Client, stop: asyncio.Event) -> None:
-        """One connection: send and receive until it fails (raises) or `stop` (returns)."""
+        """One connection: send and receive until it fails (raises) or `stop` (goodbye)."""
         if self._dropped:
             log.warning("mqtt_events_dropped_while_away", dropped=self._dropped,
                         buffer=self._cfg.buffer)
@@ -224,14 +228,9 @@ class MqttPublisher:
         # the broker may have lost everything retained: republish all of it
         self._state_dirty = self._state is not None
         self._probes_dirty = dict.fromkeys(self._probes)
-        if self._cfg.commands:
-            # before `online`: once HA shows us available, its buttons work
-            granted = await client.subscribe(self._topic("cmd"), qos=1,
-                                             timeout=SUBSCRIBE_TIMEOUT)
-            if any(suback_refused(code) for code in granted):
-                # not fatal: state and events still flow; commands work via the CLI
-                log.error("mqtt_subscription_refused", broker=self._where,
-                          topic=self._topic("cmd"), hint="an ACL? MQTT commands will not arrive")
+        if self._cfg.commands and not await unless_stopped(self._subscribe(client), stop):
+            await self._goodbye(client)
+            return
         sender = asyncio.create_task(self._send_loop(client), name="mqtt-send")
         receiver = asyncio.create_task(self._receive_loop(client), name="mqtt-receive")
         stopper = asyncio.create_task(stop.wait(), name="mqtt-stop")
@@ -251,14 +250,25 @@ class MqttPublisher:
                 raise failure
         await self._goodbye(client)
 
+    async def _subscribe(self, client: aiomqtt.Client) -> None:
+        """`<prefix>/cmd`, before `online`: once HA shows us available, its buttons work.
+        A refusal is not fatal: state and events still flow; commands work via the CLI."""
+        granted = await client.subscribe(self._topic("cmd"), qos=1, timeout=SUBSCRIBE_TIMEOUT)
+        if any(suback_refused(code) for code in granted):
+            log.error("mqtt_subscription_refused", broker=self._where,
+                      topic=self._topic("cmd"), hint="an ACL? MQTT commands will not arrive")
+
     async def _goodbye(self, client: aiomqtt.Client) -> None:
-        """Say `offline` ourselves: a clean DISCONNECT makes the broker discard the will."""
+        """`offline` ourselves, then DISCONNECT (the broker drops the will), or close."""
         self._connected = False
         try:
-            await client.publish(self._topic("availability"), "offline", qos=1, retain=True,
-                                 timeout=GOODBYE_TIMEOUT)
-        except aiomqtt.MqttError as exc:
+            async with asyncio.timeout(GOODBYE_TIMEOUT):
+                await client.publish(self._topic("availability"), "offline", qos=1,
+                                     retain=True, timeout=GOODBYE_TIMEOUT)
+                await client.__aexit__(None, None, None)   # the DISCONNECT
+        except (aiomqtt.MqttError, TimeoutError) as exc:
             log.warning("mqtt_offline_not_published", broker=self._where, error=why(exc))
+            _abandon(client)
 
     async def _publish(self, client: aiomqtt.Client, topic: str, payload: str, *,
                        qos: int, retain: bool) -> None:

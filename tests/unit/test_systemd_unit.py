@@ -27,3 +27,31 @@ def test_unit_is_type_notify_with_watchdog_and_credentials() -> None:
                  "RestartPreventExitStatus=77 78", "LoadCredential=router.password:",
                  "CapabilityBoundingSet=CAP_NET_RAW"):
         assert line in text
+
+
+# What the daemon does after the grace, at most (MQTT's goodbye, the helpers' backstop),
+# plus the interpreter's exit: all of it must fit between the grace and systemd's SIGKILL.
+AFTER_GRACE_MARGIN = 10.0
+
+
+def _seconds(value: str) -> float:
+    """A systemd time span as the unit writes it: "200s", "3min", "3min 20s"."""
+    units = {"s": 1, "sec": 1, "min": 60, "m": 60, "h": 3600}
+    total = 0.0
+    for number, unit in re.findall(r"([0-9.]+)\s*([a-z]*)", value):
+        total += float(number) * units[unit or "s"]
+    return total
+
+
+def test_stop_timeout_outlasts_the_daemons_longest_stop() -> None:
+    """systemd must not SIGKILL a daemon that finishes a router apply on stop: the grace is
+    `[router] action_timeout` (its default here), then the helpers' bound."""
+    from daemon.app import HELPERS_STOP
+    from daemon.config import RouterConfig
+    from daemon.publish.mqtt import GOODBYE_TIMEOUT
+
+    match = re.search(r"^TimeoutStopSec=(.+)$", UNIT.read_text(), re.MULTILINE)
+    assert match, "the unit sets TimeoutStopSec"
+    grace = RouterConfig.model_fields["action_timeout"].default
+    assert GOODBYE_TIMEOUT <= HELPERS_STOP
+    assert _seconds(match.group(1)) >= grace + HELPERS_STOP + AFTER_GRACE_MARGIN
