@@ -150,7 +150,8 @@ class ChaosRun:
             for e in self.daemon.events[first:] if e.get("event_kind") == "transition"
             for at in [epoch(e.get("timestamp"))]]
         ep.final_state = self.watch.status.get("state")
-        self.progress(f"  settled {ep.settled} in {ep.settle_s}; {ep.transitions}")
+        took = "-" if ep.settle_s is None else f"{ep.settle_s:.1f}s"
+        self.progress(f"  settled {ep.settled} in {took}; {ep.transitions} {ep.notes or ''}")
         self.current = "gap"
         await asyncio.sleep(fault.gap)
 

@@ -238,12 +238,12 @@ table ip dslf_router {{
         if not 0 <= percent <= 100:
             raise ValueError(f"loss {percent}: must be 0..100 percent")
         test = "" if percent == 100 else f" numgen random mod 100 < {percent}"
-        rule = (f'add rule inet dslf_reply_loss fwd oifname "wan0" icmp type echo-reply'
+        rule = (f'add rule inet dslf_reply_loss replies oifname "wan0" icmp type echo-reply'
                 f'{test} drop\n') if percent else ""
         return ("table inet dslf_reply_loss {\n"
-                "    chain fwd { type filter hook forward priority -150; policy accept; }\n"
+                "    chain replies { type filter hook forward priority -150; policy accept; }\n"
                 "}\n"
-                "flush chain inet dslf_reply_loss fwd\n" + rule)
+                "flush chain inet dslf_reply_loss replies\n" + rule)
 
 
 def wan_lines(wan: WanConfig, iface: str = "wan0") -> list[str]:
