@@ -24,6 +24,8 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+import structlog
+
 from daemon.lab.mosquitto import Mosquitto
 from tests.bench.benchlib import emit, need_root, progress, stats
 from tests.component.test_stop import (
@@ -75,6 +77,8 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=11)
     args = parser.parse_args()
     need_root("bench_stop")
+    # the emulator runs in this process: its log lines go to stderr, the JSON alone to stdout
+    structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))
     result = asyncio.run(bench(args.rounds, args.seed))
     emit(result)
     return 0 if result["pass"] else 1
