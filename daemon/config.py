@@ -11,9 +11,10 @@ from __future__ import annotations
 import grp
 import os
 import re
+import socket
 import tomllib
 from dataclasses import dataclass
-from ipaddress import IPv4Address, IPv4Network, IPv6Address
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, ip_address
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -526,14 +527,34 @@ def _directory_problem(directory: Path, field: str) -> str | None:
     return None
 
 
+def _foreign_address_problem(host: str | IPv4Address | None, field: str) -> str | None:
+    """Why the address `host` cannot be a local end here (None for a name, and for an
+    address of this host): what the probes' source or the metrics listener would hit."""
+    try:
+        addr = ip_address(str(host))
+    except ValueError:
+        return None  # no address, or a name: resolved when used
+    family = socket.AF_INET6 if addr.version == 6 else socket.AF_INET
+    with socket.socket(family, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.bind((str(addr), 0))  # binds only: nothing is sent
+        except OSError as exc:
+            return f"{field}: {addr} is not an address of this host ({exc.strerror or exc})"
+    return None
+
+
 def host_problems(cfg: Config) -> list[str]:
     """What this host must already have for `cfg`: directories, the group, a free socket
-    path. Checked by `check` and at start, never at the first write."""
+    path, the local addresses named. Checked by `check` and at start, not when used."""
     problems = [p for p in (
         _directory_problem(cfg.state_dir, "state_dir"),
         _directory_problem(cfg.control.socket.parent, "control.socket"),
         None if cfg.primary.record is None
         else _directory_problem(cfg.primary.record.parent, "primary.record"),
+        _foreign_address_problem(cfg.primary.source, "primary.source"),
+        _foreign_address_problem(cfg.failback.source, "failback.source"),
+        _foreign_address_problem(cfg.metrics.host if cfg.metrics.enabled else None,
+                                 "metrics.host"),
     ) if p is not None]
     sock = cfg.control.socket
     if sock.exists() and not sock.is_socket():

@@ -90,7 +90,8 @@ def cmd_check(args: argparse.Namespace) -> int:
                             if cfg.backup_mx else "off"),
         "mqtt          " + (f"{cfg.mqtt.host}:{cfg.mqtt.port}"
                             f"{' tls' if cfg.mqtt.tls else ''}, commands "
-                            f"{'on' if cfg.mqtt.commands else 'off'}"
+                            f"{'on' if cfg.mqtt.commands else 'off'}, probes on change or "
+                            f"every {cfg.mqtt.probe_interval:g}s"
                             if cfg.mqtt.enabled else "off"),
         f"failback      {cfg.failback.mode}, hold-down {cfg.failback.hold_down:g}s "
         f"(up to {cfg.failback.hold_down_max:g}s when flapping)",

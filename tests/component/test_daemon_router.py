@@ -35,7 +35,7 @@ def write_config(tmp: Path, driver: str, port: int) -> Path:
         tmp, site="routertest", primary={"up_after": 3},
         router={"driver": driver, "host": "127.0.0.1", "port": port,
                 "password_file": "router.password", "connect_timeout": 2.0,
-                "step_timeout": 2.0, "action_timeout": 30.0})
+                "step_timeout": 2.0, "restart_timeout": 20.0, "action_timeout": 30.0})
 
 
 @contextlib.asynccontextmanager

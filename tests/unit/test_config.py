@@ -270,3 +270,23 @@ def test_a_control_group_that_does_not_exist_is_refused(
     line = refused(example, capsys, "control.group",
                    control={"group": "no-such-group-dslf"})
     assert "no such group 'no-such-group-dslf'" in line
+
+
+@pytest.mark.parametrize(("field", "changes"), [
+    ("primary.source", {"primary": {"source": "192.0.2.77"}}),
+    ("failback.source", {"failback": {"mode": "auto", "source": "192.0.2.77"}}),
+    ("metrics.host", {"metrics": {"enabled": True, "host": "192.0.2.77"}}),
+])
+def test_a_local_address_this_host_does_not_have_is_refused(
+        example: Path, capsys: pytest.CaptureFixture[str], field: str,
+        changes: dict[str, Any]) -> None:
+    # only bound to see whether it exists here (TEST-NET-1): nothing is sent
+    assert "is not an address of this host" in refused(example, capsys, field, **changes)
+
+
+def test_local_addresses_of_this_host_are_accepted(
+        example: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rewritten(example, primary={"source": "127.0.0.1"},
+              metrics={"enabled": True, "host": "127.0.0.1"})
+    code, _, err = check(example, capsys)
+    assert code == 0, err
