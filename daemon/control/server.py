@@ -222,6 +222,10 @@ class ControlServer:
         try:
             async with self._slots:
                 await self._serve_client(reader, writer)
+        except asyncio.CancelledError:
+            # shutting down: no flush for a client that stopped reading (the stop is bounded)
+            writer.transport.abort()
+            raise
         except Exception:
             # A bug in one exchange must not end the server; the journal shows it.
             log.exception("control_client_failed")
