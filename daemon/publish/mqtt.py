@@ -89,9 +89,7 @@ class MqttPublisher:
         self._events: deque[AuditEvent] = deque()
         self._dropped = 0            # events dropped since the last report
         self._dropped_total = 0      # ... since start, for metrics
-        self._probes: dict[str, ProbeSummary] = {}  # the latest summary per topic part
-        self._probes_dirty: dict[str, None] = {}  # an ordered set of topic parts
-        self._probe_gate = ProbeGate(cfg.probe_interval, cfg.probe_loss_step)  # which, when
+        self._probes = ProbeGate(cfg.probe_interval, cfg.probe_loss_step)  # latest, which, when
         self._wake = asyncio.Event()
         self._connected = False
 
@@ -139,9 +137,7 @@ class MqttPublisher:
         self._wake.set()
 
     def publish_probe(self, summary: ProbeSummary) -> None:
-        part = probe_topic_part(summary.name)
-        self._probes[part] = summary
-        if self._probe_gate.offer(part, summary, time.monotonic()):
+        if self._probes.offer(probe_topic_part(summary.name), summary, time.monotonic()):
             self._wake.set()
 
     # -- the connection lifecycle ------------------------------------------------------
@@ -227,7 +223,7 @@ class MqttPublisher:
             self._dropped = 0
         # the broker may have lost everything retained: republish all of it
         self._state_dirty = self._state is not None
-        self._probes_dirty = dict.fromkeys(self._probes)
+        self._probes.resend_all()
         if self._cfg.commands and not await unless_stopped(self._subscribe(client), stop):
             await self._goodbye(client)
             return
@@ -286,12 +282,11 @@ class MqttPublisher:
             self._wake.clear()
             await self._drain(client)
             with contextlib.suppress(TimeoutError):  # woken, or a held probe summary is due
-                async with asyncio.timeout(self._probe_gate.delay(time.monotonic())):
+                async with asyncio.timeout(self._probes.delay(time.monotonic())):
                     await self._wake.wait()
 
     async def _drain(self, client: aiomqtt.Client) -> None:
         """Publish whatever is pending: the state first (latest wins), events, probes."""
-        self._probes_dirty.update(dict.fromkeys(self._probe_gate.take(time.monotonic())))
         while True:
             if self._state_dirty and self._state is not None:
                 snap = self._state
@@ -312,16 +307,11 @@ class MqttPublisher:
                 # oldest of a full buffer while we waited for the PUBACK
                 if self._events and self._events[0] is event:
                     self._events.popleft()
-            elif self._probes_dirty:
-                part = next(iter(self._probes_dirty))
-                del self._probes_dirty[part]
-                try:
-                    await self._publish(client, self._topic(f"probe/{part}"),
-                                        dumps(self._probes[part].as_dict(), f"probe {part}"),
-                                        qos=0, retain=True)
-                except BaseException:
-                    self._probes_dirty[part] = None
-                    raise
+            elif (probe := self._probes.pop(time.monotonic())) is not None:
+                # no retry here: a failed publish ends the session, and the next resends all
+                part, summary = probe
+                await self._publish(client, self._topic(f"probe/{part}"),
+                                    dumps(summary.as_dict(), f"probe {part}"), qos=0, retain=True)
             else:
                 return
 

@@ -27,39 +27,49 @@ class _Released:
 
 
 class ProbeGate:
-    """Per key (a topic level): which offered summaries to publish now, which later.
+    """The latest summary per key (a topic level) and which of them to publish, when.
 
-    The sender asks `take(now)` for the keys to publish (their latest summary) and sleeps
-    at most `delay(now)` when nothing wakes it; `offer` says when to wake it.
+    The sender publishes what `pop(now)` gives until it gives None, and then sleeps at most
+    `delay(now)` unless woken; `offer` says when to wake it.
     """
 
     def __init__(self, interval: float, loss_step: float) -> None:
         self.interval = interval
         self.loss_step = loss_step
+        self._latest: dict[str, ProbeSummary] = {}
         self._released: dict[str, _Released] = {}
-        self._held: dict[str, ProbeSummary] = {}  # the latest summary not released yet
-        self._ready: dict[str, None] = {}         # released, not taken yet (ordered set)
+        self._held: dict[str, None] = {}   # keys whose latest summary is not released yet
+        self._ready: dict[str, None] = {}  # released, not popped yet (an ordered set)
 
     def offer(self, key: str, summary: ProbeSummary, now: float) -> bool:
         """Take the latest summary of `key`. True when the sender must wake: it is to be
         published now, or it is the first one held (the sender's sleep must end by then)."""
+        self._latest[key] = summary
         last = self._released.get(key)
         if (last is None or summary.ok != last.ok
                 or abs(summary.loss - last.loss) >= self.loss_step - _LOSS_SLACK
                 or now - last.at >= self.interval):
-            self._release(key, summary, now)
+            self._release(key, now)
             return True
         newly = key not in self._held
-        self._held[key] = summary
+        self._held[key] = None
         return newly
 
-    def take(self, now: float) -> list[str]:
-        """The keys to publish now: released by `offer`, or held and now due (released)."""
+    def pop(self, now: float) -> tuple[str, ProbeSummary] | None:
+        """The next key to publish and its latest summary: released by `offer`, or held
+        and now due (released here); None when there is nothing to publish now."""
         for key in [k for k in self._held if now - self._released[k].at >= self.interval]:
-            self._release(key, self._held[key], now)
-        keys = list(self._ready)
-        self._ready.clear()
-        return keys
+            self._release(key, now)
+        if not self._ready:
+            return None
+        key = next(iter(self._ready))
+        del self._ready[key]
+        return key, self._latest[key]
+
+    def resend_all(self) -> None:
+        """A new connection: every key's latest summary is to be published again (the
+        broker may have lost what it retained)."""
+        self._ready = dict.fromkeys(self._latest)
 
     def delay(self, now: float) -> float | None:
         """Seconds until the earliest held summary falls due (0 when it is overdue), or
@@ -69,7 +79,8 @@ class ProbeGate:
         due = min(self._released[k].at for k in self._held) + self.interval
         return max(0.0, due - now)
 
-    def _release(self, key: str, summary: ProbeSummary, now: float) -> None:
+    def _release(self, key: str, now: float) -> None:
+        summary = self._latest[key]
         self._released[key] = _Released(summary.ok, summary.loss, now)
         self._held.pop(key, None)
         self._ready[key] = None

@@ -20,18 +20,26 @@ def gate() -> ProbeGate:
     return ProbeGate(interval=10.0, loss_step=0.1)
 
 
+def popped(g: ProbeGate, now: float) -> list[str]:
+    """What the sender publishes at `now`: the keys `pop` gives until it gives None."""
+    keys = []
+    while (item := g.pop(now)) is not None:
+        keys.append(item[0])
+    return keys
+
+
 def sent_now(g: ProbeGate, key: str, s: ProbeSummary, now: float) -> bool:
-    """Offer `s` and let the sender take what is ready: was `key` among it?"""
+    """Offer `s` and let the sender publish what is ready: was `key` among it?"""
     g.offer(key, s, now)
-    return key in g.take(now)
+    return key in popped(g, now)
 
 
 def test_the_first_summary_of_each_key_goes_out_at_once() -> None:
     g = gate()
     assert g.offer("a", summary(), 0.0)
     assert g.offer("b", summary(), 0.1)
-    assert g.take(0.1) == ["a", "b"]
-    assert g.take(0.1) == []
+    assert popped(g, 0.1) == ["a", "b"]
+    assert popped(g, 0.1) == []
     assert g.delay(0.1) is None
 
 
@@ -92,12 +100,12 @@ def test_the_held_summary_falls_due_without_another_offer() -> None:
     assert not sent_now(g, "a", summary(rtt_ms=2.0), 1.0)
     assert not sent_now(g, "b", summary(rtt_ms=2.0), 5.0)
     assert g.delay(5.0) == pytest.approx(5.0)   # a's, released at 0
-    assert g.take(9.9) == []
-    assert g.take(10.0) == ["a"]
+    assert popped(g, 9.9) == []
+    assert popped(g, 10.0) == ["a"]
     assert g.delay(10.0) == pytest.approx(4.0)  # b's, released at 4
-    assert g.take(14.0) == ["b"]
+    assert popped(g, 14.0) == ["b"]
     assert g.delay(14.0) is None
-    assert g.take(100.0) == []                  # nothing held: nothing due
+    assert popped(g, 100.0) == []                  # nothing held: nothing due
 
 
 def test_an_overdue_summary_has_no_delay() -> None:
@@ -105,6 +113,25 @@ def test_an_overdue_summary_has_no_delay() -> None:
     sent_now(g, "a", summary(), 0.0)
     g.offer("a", summary(rtt_ms=2.0), 1.0)
     assert g.delay(12.0) == 0.0
+
+
+def test_what_is_popped_is_the_latest_summary_of_its_key() -> None:
+    g = gate()
+    g.offer("a", summary(), 0.0)
+    g.offer("a", summary(ok=False, loss=0.5), 0.1)   # before the sender ran
+    assert g.pop(0.1) == ("a", summary(ok=False, loss=0.5))
+    assert g.pop(0.1) is None
+
+
+def test_a_new_connection_resends_the_latest_of_every_key() -> None:
+    g = gate()
+    sent_now(g, "a", summary(), 0.0)
+    sent_now(g, "b", summary(), 0.0)
+    assert not sent_now(g, "a", summary(rtt_ms=5.0), 1.0)   # held
+    g.resend_all()
+    assert g.pop(1.0) == ("a", summary(rtt_ms=5.0))
+    assert g.pop(1.0) == ("b", summary())
+    assert g.pop(1.0) is None
 
 
 def test_interval_zero_releases_every_summary() -> None:
