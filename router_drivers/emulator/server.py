@@ -29,6 +29,7 @@ class Emulator:
         self.host = host
         self.port = port
         self._server: telnetlib3.Server | None = None
+        self._drain: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         state.restart = self.restart
 
@@ -36,6 +37,7 @@ class Emulator:
         self._server = await telnetlib3.create_server(
             self.host, self.port, shell=self._shell, encoding="latin-1", force_binary=True,
             connect_maxwait=SERVER_NEGOTIATION, timeout=False)
+        self._drain = asyncio.create_task(_drain(self._server), name="emulator-drain")
         sockets = self._server.sockets or ()
         self.port = int(sockets[0].getsockname()[1])
         log.info("emulator_listening", console=self.state.console, host=self.host,
@@ -48,14 +50,21 @@ class Emulator:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         if self._server is not None:
+            self._stop_drain()
             self._server.close()
             await self._server.wait_closed()
             self._server = None
 
     def _close(self) -> None:
         if self._server is not None:
+            self._stop_drain()
             self._server.close()  # closes the listener and every client transport
             self._server = None
+
+    def _stop_drain(self) -> None:
+        if self._drain is not None:
+            self._drain.cancel()
+            self._drain = None
 
     async def restart(self) -> None:
         """Stop listening and drop every session now; boot (run the saved config) and
@@ -108,6 +117,15 @@ class Emulator:
         finally:
             state.open_sessions -= 1
             writer.close()
+
+
+async def _drain(server: telnetlib3.Server) -> None:
+    """Take each session off telnetlib3's queue of new clients as it comes: the server
+    keeps the last 1000 there for `wait_for_client()`, which we never call, and each one
+    holds its session's protocol, streams and console (~50 KB; a leak bench saw the
+    emulator grow by 34 MB over 600 failover/failback cycles)."""
+    while True:
+        await server.wait_for_client()
 
 
 @contextlib.asynccontextmanager
