@@ -28,6 +28,7 @@ from .audit import Auditor
 from .executor import Executor, Outcome
 from .model import EventKind
 from .publish.fanout import Publisher
+from .stopping import cancel_all
 from .store import Store
 
 log = structlog.get_logger("dslfailover.actions")
@@ -97,10 +98,10 @@ class ActionRunner:
         with contextlib.suppress(TimeoutError, asyncio.CancelledError):
             await asyncio.wait_for(asyncio.shield(task), seconds)
 
-    def cancel(self) -> None:
-        """Cancel what is still in flight (after the grace)."""
-        for task in self._tasks:
-            task.cancel()
+    async def cancel(self, within: float) -> None:
+        """Cancel what is still in flight (after the grace); wait at most `within` for it."""
+        for task in await cancel_all(self._tasks, within):
+            log.error("action did not end when cancelled", task=task.get_name())
 
     def _set_intent(self, slot: str, intent: dict[str, str] | None) -> None:
         intents = dict(self.store.data.intent or {})

@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Iterable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -59,6 +59,8 @@ STARTUP_BROKER_WAIT = 2.0  # bounds waiting for MQTT before the first router rea
 # DISCONNECT: publish.mqtt.GOODBYE_TIMEOUT), the control socket and metrics servers closing.
 # Whichever has not ended by then is cancelled.
 HELPERS_STOP = 3.0
+# Bounds the wait for cancelled tasks to end (a cancel is repeated: stopping.CANCEL_AGAIN).
+CANCEL_WITHIN = 1.0
 BROKER_POLL = 0.02         # how often that wait looks at the connection
 FIRST_STATE_SETTLE = 0.1   # lets the MQTT sender publish `starting` before anything else
 
@@ -160,21 +162,24 @@ class Daemon:
         """The one shutdown path, each part bounded (see the module docstring)."""
         self.notifier.stopping()
         self.actions.close()
-        for task in workers:          # no new evidence, no deadlines: nothing new to do
-            task.cancel()
+        # no new evidence, no deadlines: nothing new to do
+        await self._cancel(workers)
         # the machine still hears how the apply in flight ends, and publishes it
         await self.actions.grace(self.grace)
-        for task in after_grace:
-            task.cancel()
+        await self._cancel(after_grace)
         while not self.events.empty():   # the apply's outcome: recorded and published
             self._step(self.events.get_nowait())
-        self.actions.cancel()
+        await self.actions.cancel(CANCEL_WITHIN)
         self._quiet.set()
         _, late = await asyncio.wait(helpers, timeout=HELPERS_STOP)
         for task in late:
             log.error("did not stop in time; cancelled", task=task.get_name(),
                       bound=HELPERS_STOP)
-            task.cancel()
+        await self._cancel(late)
+
+    async def _cancel(self, tasks: Iterable[asyncio.Task[Any]]) -> None:
+        for task in await stopping.cancel_all(tasks, CANCEL_WITHIN):
+            log.error("did not end when cancelled", task=task.get_name(), bound=CANCEL_WITHIN)
 
     def _report_interrupted(self) -> None:
         """An intent left in the store means we died mid-action: say so, then forget it."""

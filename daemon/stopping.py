@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import contextlib
 import signal
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from types import FrameType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import asyncio
@@ -24,6 +24,11 @@ STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 # the defaults `release` and `restore` put back (SIGINT raises KeyboardInterrupt)
 _DEFAULTS: dict[int, Callable[[int, FrameType | None], object] | int] = {
     signal.SIGTERM: signal.SIG_DFL, signal.SIGINT: signal.default_int_handler}
+
+# How often a cancel is repeated for a task that has not ended. Python 3.11's wait_for (under
+# aiomqtt's publish, for one) returns the result instead of raising when the future it awaits
+# finishes as the cancel comes: the cancel is lost and the task goes on as if nothing happened.
+CANCEL_AGAIN = 0.05
 
 _received: list[int] = []   # the stop signals recorded before the loop took over
 
@@ -90,3 +95,19 @@ async def unless_stopped(work: Awaitable[object], stop: asyncio.Event) -> bool:
         return False
     task.result()
     return True
+
+
+async def cancel_all(tasks: Iterable[asyncio.Task[Any]], within: float
+                     ) -> set[asyncio.Task[Any]]:
+    """Cancel `tasks` and wait until they have ended, cancelling again every CANCEL_AGAIN
+    (a lost cancel, see there), for at most `within` seconds: those still running then."""
+    import asyncio  # inside a running loop only (see unless_stopped)
+
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    pending = {t for t in tasks if not t.done()}
+    while pending and loop.time() < deadline:
+        for task in pending:
+            task.cancel()
+        _, pending = await asyncio.wait(pending, timeout=min(CANCEL_AGAIN, within))
+    return pending

@@ -32,7 +32,7 @@ from router_drivers import Secret
 
 from ..config import Config, MqttConfig, Secrets, topic_prefix
 from ..model import AuditEvent, OperatorCommand, ProbeSummary, RejectedCommand, StateSnapshot
-from ..stopping import unless_stopped
+from ..stopping import cancel_all, unless_stopped
 from .ha_discovery import discovery_messages
 from .mqtt_wire import dumps, judge_command, probe_topic_part, suback_refused, why
 from .probe_gate import ProbeGate
@@ -237,9 +237,7 @@ class MqttPublisher:
             await self._goodbye(client)
             raise
         finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await cancel_all(tasks, GOODBYE_TIMEOUT)   # a lost cancel must not hold the goodbye
         for task in (sender, receiver):
             failure = task.exception() if task in done else None
             if failure is not None:

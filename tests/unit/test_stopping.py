@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import sys
 from collections.abc import Iterator
 
 import pytest
@@ -69,3 +70,24 @@ async def test_unless_stopped_says_the_work_finished_or_raises_its_error() -> No
 
     with pytest.raises(OSError, match="refused"):
         await stopping.unless_stopped(fails(), stop)
+
+
+async def test_cancel_all_ends_a_task_whose_first_cancel_was_lost() -> None:
+    """Python 3.11: a cancel that meets a finishing wait_for (aiomqtt's publish when its
+    PUBACK comes in the same loop turn) is lost, and the task goes on; cancel_all repeats
+    it. Before it, the MQTT sender went on like this and held the daemon's stop."""
+    acked = asyncio.get_running_loop().create_future()
+
+    async def sender() -> None:
+        await asyncio.wait_for(acked, timeout=60)   # publish, waiting for the PUBACK
+        await asyncio.Event().wait()                # the next wake-up: never comes
+
+    task = asyncio.create_task(sender())
+    await asyncio.sleep(0)
+    acked.set_result(None)   # the PUBACK and the cancel in one loop turn
+    task.cancel()
+    await asyncio.sleep(0.01)
+    if sys.version_info < (3, 12):
+        assert not task.done(), "the cancel was not lost: this Python behaves"
+    assert not await stopping.cancel_all([task], within=5.0)
+    assert task.cancelled()
