@@ -53,6 +53,9 @@ KILL_TIMEOUT = 5.0
 # with the link up and the router idle (a failback needs up_after rounds and a restart),
 # beyond three of the router's restarts.
 SETTLE_TIMEOUT = 60.0
+# Settled means settled this long: more than a probe round and its timeout, so that a
+# down verdict on the last failed round of a fault is seen.
+SETTLE_QUIET = 2.0
 # While settling on the backup with the primary back: ask for a failback this often.
 FAILBACK_EVERY = 10.0
 # At the end: how long the mails sent get to arrive at our sink.
@@ -231,15 +234,21 @@ class ChaosRun:
                           self.settle_timeout, step=SAMPLE)
 
     async def _settle(self) -> bool:
-        """On the primary with the link up, no router action, the router idle; a failback
-        asked for now and then while on the backup."""
+        """On the primary with the link up, no router action, the router idle, for
+        SETTLE_QUIET seconds of samples taken after the call (a verdict may still come
+        after a fault is cleared); a failback asked for now and then while on the backup."""
         deadline, asked = time.time() + self.settle_timeout, 0.0
+        first, since = self.watch.samples + 1, None
         while time.time() < deadline:
             s, r = self.watch.status, self.watch.router
-            if (s.get("state") == "primary" and s.get("primary_link") == "up"
-                    and s.get("router_action") is None and r
-                    and not r.get("open_sessions") and not r.get("restarting")):
-                return True
+            if (self.watch.samples >= first and s.get("state") == "primary"
+                    and s.get("primary_link") == "up" and s.get("router_action") is None
+                    and r and not r.get("open_sessions") and not r.get("restarting")):
+                since = since or time.time()
+                if time.time() - since >= SETTLE_QUIET:
+                    return True
+            else:
+                since = None
             if (s.get("state") == "backup" and s.get("router_action") is None
                     and time.time() - asked > FAILBACK_EVERY):
                 asked = time.time()

@@ -53,6 +53,7 @@ class Watch:
         self.violate = violate
         self.router: dict[str, Any] = {}       # the emulator's state, last sample
         self.status: dict[str, Any] = {}       # the daemon's status, last sample
+        self.samples = 0                       # samples taken so far
         self.expect_running = False            # False while the soak stops it on purpose
         self.mqtt_lines: list[dict[str, Any]] = []
         self.starts: list[dict[str, Any]] = []
@@ -127,6 +128,7 @@ class Watch:
             with contextlib.suppress(ControlError):
                 self.status = await self.daemon.status()
         self._check_saved_equals_running()
+        self.samples += 1
 
     def _once(self, invariant: str, key: str, detail: dict[str, Any]) -> None:
         if (invariant, key) not in self._reported:
