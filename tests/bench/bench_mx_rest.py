@@ -12,7 +12,10 @@ max RSS of both rests (with RssAnon/RssFile at their ends) and the failovers' ow
 `mx_checks` (the verify between the router's apply and `backup`, from the
 transition's evidence), which is on the failover's critical path.
 
-Run as root: .venv/bin/python tests/bench/bench_mx_rest.py [--seconds 20] [--failovers 3]
+Run as root: .venv/bin/python tests/bench/bench_mx_rest.py [--seconds 20] [--failovers 3] \
+    [--router-restart 0]
+With `--router-restart S` the emulator restarts to apply a save and is away S seconds (as
+a real Netopia): the checks' child process then starts during the restart.
 One JSON object on stdout, progress on stderr; exit 0 when both rests are ≤ 60 MB.
 """
 
@@ -89,8 +92,12 @@ async def cycle(daemon: DaemonProcess) -> float | None:
     return took
 
 
-async def run(seconds: float, failovers: int) -> tuple[dict[str, Any], bool]:
-    console, options = profile("socos-immediate", fragment=False)
+async def run(seconds: float, failovers: int, restart: float
+              ) -> tuple[dict[str, Any], bool]:
+    # 0: a CLI whose save runs at once; else one that restarts to apply, away `restart` s
+    console, options = (profile("socos-immediate", fragment=False) if restart == 0 else
+                        profile("socos", fragment=False, restart_delay=restart))
+    dialogue = {"commands": {"restart": ""}} if restart == 0 else {}
     with tempfile.TemporaryDirectory(prefix="dslf-mxrest-") as tmpdir, \
             Mosquitto() as broker:
         tmp = Path(tmpdir)
@@ -104,7 +111,7 @@ async def run(seconds: float, failovers: int) -> tuple[dict[str, Any], bool]:
                 primary={"targets": ["127.0.0.1", "127.0.0.2", "127.0.0.3", "127.0.0.4"],
                          "interval": 0.5, "timeout": 0.8},
                 router={"driver": "netopia-cli", "host": "127.0.0.1", "port": port,
-                        "dialogue": {"commands": {"restart": ""}}},
+                        "dialogue": dialogue},
                 mqtt={"enabled": True, "host": "127.0.0.1", "port": broker.port},
                 backup_mx=world.backup_mx_section(reflush_after=0))
             with daemon_process(cfg, log=tmp / "daemon.log") as daemon:
@@ -122,7 +129,7 @@ async def run(seconds: float, failovers: int) -> tuple[dict[str, Any], bool]:
                             and _ppid(int(p)) == pid]
     ok = before["max_mb"] <= TARGET_RSS_MB and after["max_mb"] <= TARGET_RSS_MB
     return {
-        "bench": "mx_rest", "pid": pid, "failovers": failovers,
+        "bench": "mx_rest", "pid": pid, "failovers": failovers, "router_restart_s": restart,
         "rss_before_mx": before, "rss_after_mx": after,
         "growth_mb": round(after["max_mb"] - before["max_mb"], 1),
         "mx_checks_s": stats(checks), "children_at_end": len(children),
@@ -148,13 +155,17 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--failovers", type=int, default=3)
+    parser.add_argument("--router-restart", type=float, default=0.0,
+                        help="seconds the router is away restarting to apply (0: it "
+                             "applies a save at once)")
     args = parser.parse_args()
-    if args.seconds <= 0 or args.failovers < 1:
-        parser.error("--seconds and --failovers must be positive")
+    if args.seconds <= 0 or args.failovers < 1 or args.router_restart < 0:
+        parser.error("--seconds and --failovers must be positive, --router-restart not "
+                     "negative")
     need_root("bench_mx_rest")
     logs_to_stderr()
     try:
-        result, ok = asyncio.run(run(args.seconds, args.failovers))
+        result, ok = asyncio.run(run(args.seconds, args.failovers, args.router_restart))
     except ERRORS as exc:
         emit({"bench": "mx_rest", "pass": False, "errors": [f"{type(exc).__name__}: {exc}"]})
         return 1
