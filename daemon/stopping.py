@@ -38,9 +38,12 @@ def _record(signum: int, frame: FrameType | None) -> None:
 
 
 def record_early() -> None:
-    """From now on a stop signal is recorded, not fatal, until the loop takes over."""
+    """From now on a stop signal is recorded, not fatal, until the loop takes over.
+    Outside the main thread (a command run by a test in a thread) nothing is installed:
+    only the main thread may set signal handlers (ValueError)."""
     for sig in STOP_SIGNALS:
-        signal.signal(sig, _record)
+        with contextlib.suppress(ValueError):
+            signal.signal(sig, _record)
 
 
 def requested() -> bool:
