@@ -1,6 +1,8 @@
 """Backup MX assurance: verify, repair and flush a remote Postfix over SSH (DESIGN §6).
 
-A library used by the daemon; it never imports `daemon`.
+A library used by the daemon; it never imports `daemon`. `BackupMx` (client.py) does the
+work in-process; `MxWorker` (worker.py) runs each action with it in a short-lived child
+process, for a long-running caller (the daemon) that must not keep asyncssh's ~17 MB.
 """
 
 from typing import TYPE_CHECKING, Any
