@@ -82,9 +82,12 @@ class MxWorker:
         self._ready: asyncio.subprocess.Process | None = None
 
     async def prepare(self) -> None:
-        """Start the next action's child now, unless one is ready already."""
+        """Start the next action's child now, unless one is ready already. Never raises:
+        a child that cannot be started now is tried again by the action (its error)."""
         if self._ready is None or self._ready.returncode is not None:
-            self._ready = await _spawn()
+            self._ready = None
+            with contextlib.suppress(OSError):
+                self._ready = await _spawn()
 
     async def close(self) -> None:
         """End a prepared child that was not used."""
@@ -108,9 +111,13 @@ class MxWorker:
         return report
 
     async def _run(self, action: Action) -> VerifyReport | RepairReport | FlushReport:
-        await self.prepare()
         proc, self._ready = self._ready, None
-        assert proc is not None
+        if proc is None or proc.returncode is not None:
+            try:
+                proc = await _spawn()
+            except OSError as exc:
+                raise MxCommandError("worker", f"cannot start the {action} child: "
+                                     f"{exc}") from None
         request = json.dumps({"action": action, "settings": settings_to_json(self.settings)})
         try:
             # bounded by the caller (the executor's mx_timeout); cancelled: killed below
