@@ -19,7 +19,8 @@ is sampled: VmRSS (/proc/self/status), open fds (/proc/self/fd), asyncio tasks; 
 start, after the warm-up cycle and every `--every` cycles. Growth per 1000 cycles is
 (last − warm-up) scaled to 1000 cycles.
 
-Run as root: .venv/bin/python tests/bench/bench_leak.py [--cycles 1000] [--warmup 50]
+Run as root: .venv/bin/python tests/bench/bench_leak.py [--cycles 1000] [--warmup 50] \
+    [--every 100] [--mx-every 10]
 One JSON object on stdout, progress on stderr; exit 0 when every growth target is met.
 """
 
