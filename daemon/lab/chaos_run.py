@@ -216,6 +216,7 @@ class ChaosRun:
         if f.with_cut:
             await self.lab.cut()
             await asyncio.sleep(f.delay)
+        state = self.watch.status.get("state")   # before the signal: after, none is read
         self.watch.expect_running = False
         if f.kind == "daemon_kill":
             self.kills.append(time.time())
@@ -223,7 +224,7 @@ class ChaosRun:
         else:
             status, took = await self.daemon.send_signal(signal.SIGTERM, TERM_TIMEOUT)
             self.terms.append({"exit_status": status, "took_s": round(took, 2),
-                               "during": self.watch.status.get("state")})
+                               "during": state})
             if status != 0:
                 self._violate("sigterm_exits_0", self.terms[-1])
         await asyncio.sleep(f.hold)
