@@ -37,7 +37,7 @@ from .actions import ActionRunner
 from .audit import Auditor
 from .config import Config, Secrets
 from .executor import Executor, MxPort, RemoteMx
-from .model import AuditEvent, EventKind, OperatorCommand, State, StateSnapshot
+from .model import EventKind, OperatorCommand, State, StateSnapshot
 from .monitor import Monitor
 from .operators import Operators
 from .probe_loop import ProbeLoop
@@ -112,7 +112,8 @@ class Daemon:
             return
         persisted = self.store.load()
         self.audit.seq = persisted.seq
-        self.audit.sinks += [self._persist_seq, self.publisher.event]
+        self.audit.persist = self._persist_seq
+        self.audit.sinks.append(self.publisher.event)
         privileged = choose_privileged(self.cfg.primary.privileged)
         # the live proof after each apply pings too: built once privileges are known
         self.executor.live_proof = live_proof(self.cfg, privileged)
@@ -325,8 +326,11 @@ class Daemon:
 
     # -- the operator API (control socket) --------------------------------------------
 
-    def _persist_seq(self, event: AuditEvent) -> None:
-        self.store.data.seq = event.seq
+    def _persist_seq(self, seq: int) -> None:
+        """On disk before the event is logged or published: a kill -9 right after it
+        must not make the next start number its events with a seq already used."""
+        self.store.data.seq = seq
+        self.store.save()
 
     async def submit(self, cmd: OperatorCommand) -> dict[str, Any]:
         return await self.operators.submit(cmd)

@@ -1,7 +1,9 @@
 """The audit trail: numbers every event, logs it, and hands it to the publishers.
 
-One place assigns `seq`, so MQTT, the journal and metrics all agree on the order. A
-publisher that fails is logged and skipped: it never blocks the next one.
+One place assigns `seq`, so MQTT, the journal and metrics all agree on the order. Each
+new `seq` is handed to `persist` before the event is logged or published: a daemon killed
+right after an event starts again above it, so no number is ever used twice. A publisher
+that fails is logged and skipped: it never blocks the next one.
 """
 
 from __future__ import annotations
@@ -23,11 +25,17 @@ _LEVEL = {
 }
 
 Sink = Callable[[AuditEvent], None]
+Persist = Callable[[int], None]
+
+
+def _keep_in_memory(seq: int) -> None:
+    """The default `persist`: nothing outlives the process."""
 
 
 class Auditor:
-    def __init__(self, first_seq: int = 0) -> None:
+    def __init__(self, first_seq: int = 0, persist: Persist = _keep_in_memory) -> None:
         self.seq = first_seq
+        self.persist = persist   # called with each new seq, before anyone hears of it
         self.sinks: list[Sink] = []
         self.recent: list[AuditEvent] = []   # the last few, for `dslfailover status`
 
@@ -35,6 +43,7 @@ class Auditor:
              to_state: State | None = None, detail: dict[str, Any] | None = None,
              level: str | None = None) -> AuditEvent:
         self.seq += 1
+        self.persist(self.seq)
         event = AuditEvent(self.seq, utcnow(), kind, from_state, to_state, reason,
                            dict(detail or {}))
         lvl = level or _LEVEL[kind]

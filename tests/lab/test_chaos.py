@@ -29,19 +29,13 @@ KINDS: tuple[FaultKind, ...] = ("daemon_kill", "router_refuse", "broker_restart"
 # Invariants the soak checks that this test does not assert, and why; the bench reports
 # them all.
 NOT_ASSERTED = {
-    # BUG (daemon/app.py, not fixed here): `seq` is kept in the state file only when a
-    # transition or an action's intent is saved, not after every audit event
-    # (`Daemon._persist_seq` sets it in memory). After a SIGKILL the next start numbers
-    # its first events with seqs already used (the bench's first run: seq 6 was
-    # "apply backup: started" and, after the restart, "interrupted before it finished").
-    "journal_seq_increasing": "known bug: seq reused after a SIGKILL",
-    "mqtt_seq_increasing": "known bug: seq reused after a SIGKILL (the same, on MQTT)",
     # an event emitted in the last moment before a SIGKILL dies in the process's MQTT
     # buffer: whether one does depends on the moment of the kill
     "mqtt_no_gap_at_kill9": "depends on the moment of the SIGKILL",
     # a timing: the bench checks the 5 s (a test waits on conditions, it does not time)
     "state_agrees_within_5s": "a timing, for the bench",
 }
+
 
 async def test_the_daemon_keeps_every_invariant_through_a_seeded_series_of_faults() -> None:
     async with running_lab(console="cli", router_restart=LAB_ROUTER_RESTART) as lab:
