@@ -25,15 +25,8 @@ import sys
 from pathlib import Path
 from typing import Any, Literal
 
-from .errors import (
-    MxAuthError,
-    MxCommandError,
-    MxConnectError,
-    MxError,
-    MxHostKeyError,
-    MxMapError,
-    MxRepairError,
-)
+from . import errors
+from .errors import MxCommandError, MxError
 from .types import Check, FlushReport, MxSettings, RepairReport, VerifyReport
 
 Action = Literal["verify", "repair", "flush"]
@@ -42,9 +35,11 @@ Action = Literal["verify", "repair", "flush"]
 PREPARED_IDLE = 900.0
 # How much of the child's stderr an error shows.
 STDERR_TAIL = 600
-_ERRORS: dict[str, type[MxError]] = {cls.__name__: cls for cls in (
-    MxError, MxConnectError, MxHostKeyError, MxAuthError, MxCommandError, MxMapError,
-    MxRepairError)}
+# every class of the package's exception tree, by name: an error keeps its class across
+# the process boundary
+_ERRORS: dict[str, type[MxError]] = {
+    name: cls for name, cls in vars(errors).items()
+    if isinstance(cls, type) and issubclass(cls, MxError)}
 _PATHS = ("key_file", "known_hosts")
 
 

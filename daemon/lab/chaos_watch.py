@@ -22,6 +22,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..control import ControlError
+from ..stopping import cancel_all
 from .chaos import json_object
 from .netns import LabError
 from .runner import DaemonInLab, JsonLinesTail
@@ -34,6 +35,7 @@ AGREE_LIMIT = 5.0      # after a start: published state agrees with the router w
 AGREE_WATCH = 60.0     # ... and how long we keep looking, to report how late it was
 MAIL_EVERY = 10.0      # seconds between two mails to the backup MX
 STABLE = ("primary", "backup", "held")
+CLOSE_WITHIN = 5.0     # bounds stopping the watchers (their awaits are short polls)
 
 
 def circuit_of(wan: object) -> str | None:
@@ -194,9 +196,5 @@ class Watch:
                 self.mail_errors.append(f"{subject}: {exc}"[:300])
 
     async def close(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        for task in list(self._tasks):
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_all(self._tasks, CLOSE_WITHIN)
 
