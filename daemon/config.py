@@ -30,6 +30,7 @@ from pydantic import (
 
 from postfix_sync.nexthop import probe_target
 from router_drivers import DIALOGUES, DriverName, Secret, WanConfig
+from router_drivers.dialogue import Dialogue, restarts
 from router_drivers.dialogue import validate as validate_dialogue
 
 DEFAULT_CONFIG = Path("/etc/dslfailover/dslfailover.toml")
@@ -206,12 +207,6 @@ class RouterConfig(_Section):
             raise ValueError("the ssh driver needs key_file and known_hosts")
         if self.driver == "linux" and not self.interface:
             raise ValueError("the linux driver needs interface")
-        if self.driver in DIALOGUES and self.action_timeout <= self.restart_timeout:
-            # the console runs a change only after a restart, which the apply waits for
-            raise ValueError(
-                f"action_timeout {self.action_timeout:g}s is not longer than "
-                f"restart_timeout {self.restart_timeout:g}s: every apply would time out "
-                "while the router restarts")
         return self
 
 
@@ -424,9 +419,16 @@ def parse_config(text: str, source: str = "<config>") -> Config:
     # the dialogue's own validator, the one the driver uses: refused here, not at apply
     dialogue_name = DIALOGUES.get(cfg.router.driver)
     if dialogue_name is not None:
-        _, problems = validate_dialogue(dialogue_name, cfg.router.dialogue)
+        merged, problems = validate_dialogue(dialogue_name, cfg.router.dialogue)
         if problems:
             raise ConfigError(source, problems)
+        r = cfg.router
+        if restarts(Dialogue(dialogue_name, merged)) and r.action_timeout <= r.restart_timeout:
+            # the console runs a change only after a restart, which the apply waits for
+            raise ConfigError(source, [
+                f"router.action_timeout: {r.action_timeout:g}s is not longer than "
+                f"restart_timeout {r.restart_timeout:g}s: every apply would time out "
+                "while the router restarts"])
     elif cfg.router.dialogue:
         raise ConfigError(source, [f"router.dialogue: the {cfg.router.driver} driver has no "
                                    "dialogue to override"])

@@ -219,6 +219,17 @@ def load(name: str, override: Mapping[str, Any] | None = None) -> Dialogue:
     return Dialogue(name, data)
 
 
+def restarts(d: Dialogue) -> bool:
+    """Whether the console this dialogue drives runs a saved change only after a restart
+    (the menu's `restart.model`, the CLI's `commands.restart`); the drivers and `check`
+    both ask here."""
+    if d.name == "netopia_menu":
+        return d.text("restart", "model") != "none"
+    if d.name == "netopia_cli":
+        return bool(d.text("commands", "restart"))
+    return False
+
+
 class Dialogue:
     """Typed access to a merged dialogue: `d.text("commands", "save")`."""
 

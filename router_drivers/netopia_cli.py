@@ -39,7 +39,7 @@ class NetopiaCliDriver(ApplySkeleton[TextDialogue]):
             "confirm": (d.pattern("answers", "confirm"), d.text("answers", "confirm_answer"))}
 
     def restarts(self) -> bool:
-        return bool(self.dialogue.text("commands", "restart"))
+        return dialogue.restarts(self.dialogue)
 
     @contextlib.asynccontextmanager
     async def _session(self) -> AsyncIterator[TextDialogue]:

@@ -63,7 +63,7 @@ class NetopiaMenuDriver(ApplySkeleton[MenuSession]):
             yield MenuSession(walker)
 
     def restarts(self) -> bool:
-        return self._restart_model != "none"
+        return dialogue.restarts(self.dialogue)
 
     # --- read ----------------------------------------------------------------------------
 

@@ -215,9 +215,23 @@ def test_an_mqtt_prefix_with_wildcards_is_refused(
 
 def test_an_apply_that_cannot_outlast_the_router_restart_is_refused(
         example: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    line = refused(example, capsys, "router",
+    line = refused(example, capsys, "router.action_timeout",
                    router={"restart_timeout": 90, "action_timeout": 60})
-    assert "action_timeout 60s is not longer than restart_timeout 90s" in line
+    assert "60s is not longer than restart_timeout 90s" in line
+
+
+@pytest.mark.parametrize(("driver", "no_restart"), [
+    ("netopia-menu", {"restart": {"model": "none"}}),
+    ("netopia-cli", {"commands": {"restart": ""}}),
+    ("dry-run", None),
+])
+def test_a_console_that_applies_at_once_needs_no_apply_longer_than_a_restart(
+        example: Path, capsys: pytest.CaptureFixture[str], driver: str,
+        no_restart: dict[str, Any] | None) -> None:
+    router = {"driver": driver, "restart_timeout": 90, "action_timeout": 60,
+              "dialogue": no_restart}
+    code, _, err = check(rewritten(example, router=router), capsys)
+    assert code == 0, err
 
 
 def test_a_control_socket_path_too_long_to_bind_is_refused(
