@@ -49,7 +49,7 @@ from daemon.lab.sink import SmtpSink
 from daemon.lab.sshd import Sshd
 from daemon.model import State
 from router_drivers.emulator import profile, run_emulator
-from tests.bench.benchlib import RUN_ERRORS, emit, need_root, progress
+from tests.bench.benchlib import RUN_ERRORS, emit_run, need_root, progress
 from tests.harness import PRIMARY, daemon_config, running_daemon, wait_daemon
 from tests.mx.conftest import DOMAIN, MxWorld
 
@@ -243,15 +243,12 @@ def main() -> int:
                      "negative")
     need_root("bench_leak")
     logs_to_stderr()
-    try:
+    def attempt() -> tuple[dict[str, Any], bool]:
         private_netns()
-        result, ok = asyncio.run(run(args.cycles, min(args.warmup, args.cycles), args.every,
-                                     args.mx_every))
-    except ERRORS as exc:
-        emit({"bench": "leak", "pass": False, "errors": [f"{type(exc).__name__}: {exc}"]})
-        return 1
-    emit(result)
-    return 0 if ok else 1
+        return asyncio.run(run(args.cycles, min(args.warmup, args.cycles), args.every,
+                               args.mx_every))
+
+    return emit_run("leak", attempt, ERRORS)
 
 
 if __name__ == "__main__":

@@ -36,7 +36,7 @@ from daemon.lab.sink import SmtpSink
 from daemon.lab.sshd import Sshd
 from router_drivers.emulator import profile, run_emulator
 from tests.bench.bench_leak import logs_to_stderr
-from tests.bench.benchlib import RUN_ERRORS, emit, need_root, progress, stats
+from tests.bench.benchlib import RUN_ERRORS, emit_run, need_root, progress, stats
 from tests.harness import PRIMARY, DaemonProcess, Status, daemon_config, daemon_process
 from tests.mx.conftest import DOMAIN, MxWorld
 
@@ -164,13 +164,8 @@ def main() -> int:
                      "negative")
     need_root("bench_mx_rest")
     logs_to_stderr()
-    try:
-        result, ok = asyncio.run(run(args.seconds, args.failovers, args.router_restart))
-    except ERRORS as exc:
-        emit({"bench": "mx_rest", "pass": False, "errors": [f"{type(exc).__name__}: {exc}"]})
-        return 1
-    emit(result)
-    return 0 if ok else 1
+    return emit_run("mx_rest", lambda: asyncio.run(
+        run(args.seconds, args.failovers, args.router_restart)), ERRORS)
 
 
 if __name__ == "__main__":

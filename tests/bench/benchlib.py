@@ -10,7 +10,7 @@ import math
 import os
 import sys
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -42,6 +42,19 @@ def progress(text: str) -> None:
 
 def emit(result: Mapping[str, Any]) -> None:
     print(json.dumps(result, indent=2, default=str), flush=True)
+
+
+def emit_run(bench: str, attempt: Callable[[], tuple[dict[str, Any], bool]],
+             errors: tuple[type[Exception], ...]) -> int:
+    """Run `attempt` (result, passed), print its JSON and return the exit code; one of
+    `errors` is a failed run with its error in the JSON."""
+    try:
+        result, ok = attempt()
+    except errors as exc:
+        emit({"bench": bench, "pass": False, "errors": [f"{type(exc).__name__}: {exc}"]})
+        return 1
+    emit(result)
+    return 0 if ok else 1
 
 
 def need_root(name: str) -> None:
