@@ -138,9 +138,11 @@ class DaemonInLab:
         assert self.proc is not None
         proc, started = self.proc, time.monotonic()
         os.kill(proc.pid, sig)   # `ip netns exec` execs in place: this is the daemon
-        exited = await poll(lambda: not netns.pid_alive(proc.pid), timeout)
+        # Reaped, not merely "not alive": a process whose threads are still being torn
+        # down shows its leader as a zombie that waitpid cannot collect yet.
+        await poll(lambda: self.lab.exit_status(proc) is not None, timeout)
         took = time.monotonic() - started
-        status = self.lab.exit_status(proc) if exited else None
+        status = self.lab.exit_status(proc)
         await self.stop()   # forgets it (and stops it hard if it still runs)
         return status, took
 
