@@ -41,6 +41,7 @@ class MxPort(Protocol):
     """What the daemon needs from the backup MX (RemoteMx, or a stand-in)."""
 
     async def prepare(self) -> None: ...
+    async def close(self) -> None: ...
     async def verify(self) -> VerifyReport: ...
     async def repair(self) -> RepairReport: ...
     async def flush(self) -> FlushReport: ...
@@ -106,10 +107,13 @@ class Executor:
         started = time.monotonic()
         result: tuple[RouterResult | MxResult, str, dict[str, Any]]
         if isinstance(action, ReadRouter | ApplyWan):
-            if self.mx is not None and isinstance(action, ApplyWan) \
-                    and action.circuit == Circuit.BACKUP:
-                await self.mx.prepare()   # the MX checks follow this failover
+            failover = isinstance(action, ApplyWan) and action.circuit == Circuit.BACKUP
+            mx = self.mx if failover else None
+            if mx is not None:
+                await mx.prepare()   # the MX checks follow this failover
             result = await self._router(action)
+            if mx is not None and not result[0].ok:
+                await mx.close()     # no checks follow a failed apply
         else:
             result = await self._mx(action)
         event, summary, detail = result

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import machine as m
+from . import resources
 from .audit import Auditor
 from .model import EventKind, OperatorCommand, RejectedCommand, StateSnapshot
 from .monitor import Monitor
@@ -87,6 +88,8 @@ class Operators:
             "retry_in": max(0.0, ctx.retry_at - now) if ctx and ctx.retry_at else None,
             "targets": targets,
             "mqtt": {"connected": self.connected()},
+            # what the process holds, for an admin (and the chaos soak) to watch over days
+            "process": resources.of_self().as_dict(),
             "counters": {"failovers": self.store.data.failovers,
                          "failbacks": self.store.data.failbacks},
             "events": [e.as_dict() for e in self.audit.recent[-RECENT_EVENTS:]],

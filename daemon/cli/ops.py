@@ -174,6 +174,11 @@ def _extras(status: dict[str, Any]) -> list[str]:
     mqtt = status.get("mqtt")
     if isinstance(mqtt, dict) and "connected" in mqtt:
         lines.append(f"mqtt:          {'connected' if mqtt['connected'] else 'not connected'}")
+    proc = status.get("process")
+    if isinstance(proc, dict) and isinstance(proc.get("rss_kb"), int):
+        lines.append(f"process:       rss {proc['rss_kb'] / 1024:.1f} MB, "
+                     f"{proc.get('open_fds')} fds, {proc.get('threads')} threads, "
+                     f"{proc.get('tasks')} tasks")
     targets = status.get("targets")
     if isinstance(targets, dict) and targets:
         lines.append("probe targets:")

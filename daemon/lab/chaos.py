@@ -222,3 +222,47 @@ def by_kind(episodes: Sequence[Episode]) -> dict[str, Any]:
 
 def tally(violations: Sequence[Violation]) -> dict[str, int]:
     return dict(Counter(v.invariant for v in violations).most_common())
+
+
+@dataclass(slots=True)
+class Life:
+    """One daemon process's resources (the `process` of its status), sampled all along:
+    the peak, and the first and last sample at rest (on the primary, no action in
+    flight) to tell growth from the cost of an action."""
+
+    started: float
+    samples: int = 0
+    peak: dict[str, int] = field(default_factory=dict)
+    first_at_rest: dict[str, int] | None = None
+    last_at_rest: dict[str, int] | None = None
+    last_at: float = 0.0
+
+    def add(self, process: Mapping[str, Any], *, at_rest: bool, at: float) -> None:
+        figures = {k: int(v) for k, v in process.items() if isinstance(v, int)}
+        self.samples += 1
+        self.last_at = at
+        self.peak = {k: max(v, self.peak.get(k, v)) for k, v in figures.items()}
+        if at_rest:
+            self.first_at_rest = self.first_at_rest or figures
+            self.last_at_rest = figures
+
+    def growth_at_rest(self) -> dict[str, int] | None:
+        if self.first_at_rest is None or self.last_at_rest is None:
+            return None
+        return {k: v - self.first_at_rest.get(k, v) for k, v in self.last_at_rest.items()}
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"lived_s": round(self.last_at - self.started, 1), "samples": self.samples,
+                "peak": self.peak, "first_at_rest": self.first_at_rest,
+                "last_at_rest": self.last_at_rest, "growth_at_rest": self.growth_at_rest()}
+
+
+def resources_report(lives: Sequence[Life]) -> dict[str, Any]:
+    """The daemon's resources over the soak: the peak RSS of any life, and per life the
+    growth between its first and last sample at rest (the longest life says most)."""
+    sampled = [life for life in lives if life.samples]
+    peak_kb = max((life.peak.get("rss_kb", 0) for life in sampled), default=0)
+    longest = max(sampled, key=lambda life: life.last_at - life.started, default=None)
+    return {"peak_rss_mb": round(peak_kb / 1024, 1),
+            "longest_life": longest.as_dict() if longest else None,
+            "lives": [life.as_dict() for life in sampled]}

@@ -32,6 +32,7 @@ from .chaos import (
     by_kind,
     check_seq,
     mqtt_events,
+    resources_report,
     schedule,
     tally,
 )
@@ -321,6 +322,7 @@ class ChaosRun:
                        "sigterm": self.terms, "kills": len(self.kills),
                        "unexpected_exits": self.watch.exits},
             "seq": getattr(self, "seq_summary", {}),
+            "resources": resources_report(self.watch.lives),
             "by_kind": by_kind(self.episodes),
             "episodes": [e.as_dict() for e in self.episodes],
         }

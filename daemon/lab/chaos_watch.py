@@ -10,7 +10,9 @@
   the router's running WAN, `state` is past `starting`) within AGREE_LIMIT seconds of the
   spawn, or of the router being back when it was away (later is
   `state_agrees_within_5s`, never within AGREE_WATCH is `state_agrees_after_start`);
-- a mail to the backup MX every MAIL_EVERY seconds (checked at the sink at the end).
+- a mail to the backup MX every MAIL_EVERY seconds (checked at the sink at the end);
+- what the daemon process holds (RSS, fds, threads, asyncio tasks: its status's
+  `process`), per start: the peak, and the growth between samples at rest.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from typing import Any
 
 from ..control import ControlError
 from ..stopping import cancel_all
-from .chaos import json_object
+from .chaos import Life, json_object
 from .netns import LabError
 from .runner import DaemonInLab, JsonLinesTail
 from .site import Lab
@@ -59,6 +61,7 @@ class Watch:
         self.expect_running = False            # False while the soak stops it on purpose
         self.mqtt_lines: list[dict[str, Any]] = []
         self.starts: list[dict[str, Any]] = []
+        self.lives: list[Life] = []            # per start: what the process held
         self.exits: list[dict[str, Any]] = []  # unexpected exits
         self.mails_sent: list[str] = []
         self.mail_errors: list[str] = []
@@ -74,6 +77,7 @@ class Watch:
         await self.daemon.start()
         self.expect_running = True
         spawned = time.time()
+        self.lives.append(Life(spawned))
         task = asyncio.create_task(self._agreement(spawned), name="chaos-agree")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -129,8 +133,16 @@ class Watch:
         if self.expect_running:
             with contextlib.suppress(ControlError):
                 self.status = await self.daemon.status()
+            self._note_resources()
         self._check_saved_equals_running()
         self.samples += 1
+
+    def _note_resources(self) -> None:
+        s, process = self.status, self.status.get("process")
+        if self.lives and isinstance(process, dict):
+            at_rest = (s.get("state") == "primary" and s.get("router_action") is None
+                       and s.get("mx_action") is None)
+            self.lives[-1].add(process, at_rest=at_rest, at=time.time())
 
     def _once(self, invariant: str, key: str, detail: dict[str, Any]) -> None:
         if (invariant, key) not in self._reported:

@@ -31,7 +31,6 @@ import asyncio
 import ctypes
 import gc
 import logging
-import os
 import subprocess
 import sys
 import tempfile
@@ -48,6 +47,7 @@ from daemon.lab.postfix import PostfixInstance
 from daemon.lab.sink import SmtpSink
 from daemon.lab.sshd import Sshd
 from daemon.model import State
+from daemon.resources import of_self
 from router_drivers.emulator import profile, run_emulator
 from tests.bench.benchlib import RUN_ERRORS, emit_run, need_root, progress
 from tests.harness import PRIMARY, daemon_config, running_daemon, wait_daemon
@@ -109,17 +109,11 @@ async def target(answering: bool) -> None:
         raise RuntimeError(f"ip addr {verb} {TARGET}: {err.decode().strip()}")
 
 
-def status_kb(field: str) -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(f"{field}:"):
-            return int(line.split()[1])
-    raise RuntimeError(f"/proc/self/status: no {field} line")
-
-
 def sample(cycle: int, t0: float) -> Sample:
     gc.collect()
-    return Sample(cycle, status_kb("VmRSS"), len(os.listdir("/proc/self/fd")),
-                  len(asyncio.all_tasks()), round(time.monotonic() - t0, 1))
+    now = of_self()
+    assert now.tasks is not None
+    return Sample(cycle, now.rss_kb, now.open_fds, now.tasks, round(time.monotonic() - t0, 1))
 
 
 def quiet(daemon: Daemon) -> bool:

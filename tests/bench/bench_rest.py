@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from daemon.resources import of_process, status_kb
 from tests.bench.benchlib import RUN_ERRORS, emit, lab_with_daemon, need_root, progress
 
 TARGET_RSS_MB = 60.0
@@ -36,13 +37,6 @@ def cmdline(pid: int) -> list[str]:
     return [a.decode(errors="replace") for a in raw.split(b"\0") if a]
 
 
-def status_kb(pid: int, field: str = "VmRSS") -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(f"{field}:"):
-            return int(line.split()[1])
-    raise RuntimeError(f"/proc/{pid}/status: no {field} line")
-
-
 def rss_kb(pid: int) -> int:
     return status_kb(pid, "VmRSS")
 
@@ -53,10 +47,6 @@ def cpu_ticks(pid: int) -> int:
     # stime are fields 14 and 15 of the whole line, 12 and 13 after it
     rest = stat[stat.rindex(")") + 2:].split()
     return int(rest[11]) + int(rest[12])
-
-
-def threads(pid: int) -> int:
-    return len(os.listdir(f"/proc/{pid}/task"))
 
 
 async def run(seconds: float, mqtt: bool) -> tuple[dict[str, Any], bool]:
@@ -78,7 +68,7 @@ async def run(seconds: float, mqtt: bool) -> tuple[dict[str, Any], bool]:
         t1, c1 = time.monotonic(), cpu_ticks(pid)
         samples.append(rss_kb(pid))
         end_status = await daemon.status()
-        n_threads = threads(pid)
+        n_threads = of_process(pid).threads
         # where the RSS is: anonymous (heap: imported modules, objects) vs. file-backed
         # (the interpreter and shared libraries, shared with other processes)
         split = {f: round(status_kb(pid, f) / 1024, 1)

@@ -13,10 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from daemon.executor import RemoteMx
+from daemon.executor import Executor, RemoteMx
+from daemon.machine import ApplyWan, RouterResult
+from daemon.model import Circuit
 from postfix_sync import BackupMx, MxConnectError, MxHostKeyError
 from postfix_sync.worker import MxWorker, settings_to_json
-from tests.harness import finished, free_port, wait_until
+from router_drivers import RouterSettings, create_driver
+from tests.harness import BACKUP, PRIMARY, finished, free_port, wait_until
 
 from .conftest import MxWorld
 
@@ -81,6 +84,18 @@ async def test_a_prepared_child_serves_the_next_action_and_close_ends_an_unused_
     assert workers() == []
     await worker.prepare()
     await worker.close()
+    assert workers() == []
+
+
+async def test_a_failover_apply_that_fails_leaves_no_prepared_child(mx: MxWorld) -> None:
+    """The executor prepares the checks' child as a failover apply starts; when the apply
+    fails, no checks follow and the child ends with it (no pipes held at rest)."""
+    nobody = RouterSettings(host="127.0.0.1", port=free_port(), connect_timeout=2.0)
+    executor = Executor(create_driver("netopia-cli", nobody), primary=PRIMARY,
+                        backup=BACKUP, mx=RemoteMx(mx.settings()), router_timeout=10.0,
+                        mx_timeout=10.0)
+    outcome = await executor.run(ApplyWan(1, Circuit.BACKUP, "test"))
+    assert isinstance(outcome.event, RouterResult) and not outcome.event.ok
     assert workers() == []
 
 

@@ -31,6 +31,7 @@ STATUS = {
     "targets": {"203.0.113.1": {"loss": 1.0, "rtt_ms": None},
                 "192.0.2.53": {"loss": 0.05, "rtt_ms": 12.5}},
     "mqtt": {"connected": True},
+    "process": {"rss_kb": 50176, "open_fds": 14, "threads": 2, "tasks": 9},
     "events": [
         {"seq": 11, "at": "2026-11-25T03:59:55.000Z", "kind": "transition",
          "from": "primary", "to": "failing_over", "reason": "primary down", "detail": {}},
@@ -84,6 +85,7 @@ def test_status_prints_a_readable_summary(
     assert "  203.0.113.1      loss 100%  rtt -" in lines
     assert "  192.0.2.53       loss   5%  rtt 12.5 ms" in lines
     assert "mqtt:          connected" in lines
+    assert "process:       rss 49.0 MB, 14 fds, 2 threads, 9 tasks" in lines
     assert ("  2026-11-25T03:59:58.250Z  #12 transition failing_over -> backup: "
             "mail path verified") in lines
 

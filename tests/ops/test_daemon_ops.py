@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from daemon.resources import of_process
 from tests.harness import BIN, DaemonProcess, daemon_config, free_port, wait_until_sync
 
 pytestmark = [pytest.mark.root, pytest.mark.slow]
@@ -102,3 +103,13 @@ def test_operator_holds_the_running_daemon_and_sees_it_everywhere(daemon: Daemon
     assert not daemon.socket.exists()
     gone = cli("status", "-c", str(daemon.config))
     assert gone.returncode == 69
+
+
+def test_status_reports_what_the_daemon_process_holds(daemon: Daemon) -> None:
+    process = daemon.wait_for_state("primary")["process"]
+    assert isinstance(process, dict)
+    seen = of_process(daemon.proc.pid)   # the same /proc figures, read from outside
+    assert set(process) == {"rss_kb", "open_fds", "threads", "tasks"}
+    assert 0.5 * seen.rss_kb < process["rss_kb"] < 2 * seen.rss_kb
+    assert process["open_fds"] > 0 and process["threads"] >= 1
+    assert process["tasks"] >= 3   # at least the probes, the ticker and the step loop

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from daemon.lab.chaos import KINDS, check_seq, schedule
+from daemon.lab.chaos import KINDS, Life, check_seq, resources_report, schedule
 
 
 def take(seed: int, n: int, **kwargs: Any) -> list[dict[str, Any]]:
@@ -54,3 +54,26 @@ def test_a_missing_event_is_a_gap_unless_it_was_emitted_just_before_a_kill() -> 
     found, _ = check_seq(journal, [ev(1, "a")], [200.3], 0.0)
     assert {v.detail["seq"]: v.invariant for v in found} == {
         2: "mqtt_no_gap_at_kill9", 3: "mqtt_no_gap"}
+
+
+def test_a_life_reports_its_peak_and_the_growth_between_samples_at_rest() -> None:
+    life = Life(started=100.0)
+    life.add({"rss_kb": 50000, "open_fds": 12, "tasks": 9}, at_rest=True, at=101.0)
+    life.add({"rss_kb": 56000, "open_fds": 15, "tasks": 14}, at_rest=False, at=102.0)
+    life.add({"rss_kb": 50300, "open_fds": 12, "tasks": 9}, at_rest=True, at=160.0)
+    assert life.peak == {"rss_kb": 56000, "open_fds": 15, "tasks": 14}
+    assert life.growth_at_rest() == {"rss_kb": 300, "open_fds": 0, "tasks": 0}
+
+
+def test_the_resources_report_takes_the_peak_of_all_lives_and_shows_the_longest() -> None:
+    short, long = Life(started=0.0), Life(started=10.0)
+    short.add({"rss_kb": 61440}, at_rest=False, at=5.0)
+    long.add({"rss_kb": 51200}, at_rest=True, at=11.0)
+    long.add({"rss_kb": 51200}, at_rest=True, at=200.0)
+    never = Life(started=300.0)   # killed before its first sample
+    report = resources_report([short, long, never])
+    assert report["peak_rss_mb"] == 60.0
+    assert report["longest_life"]["lived_s"] == 190.0
+    assert report["longest_life"]["growth_at_rest"] == {"rss_kb": 0}
+    assert len(report["lives"]) == 2
+    assert short.growth_at_rest() is None
