@@ -135,7 +135,7 @@ class ChaosRun:
     async def _episode(self, fault: Fault) -> None:
         ep = Episode(fault, time.time() - self.t0)
         self.episodes.append(ep)
-        self.current = fault.kind
+        self.current, self.watch.quiet = fault.kind, False
         self.progress(f"fault {len(self.episodes)}: {fault.as_dict()}")
         self.daemon.read()
         first, started = len(self.daemon.events), time.time()
@@ -156,7 +156,7 @@ class ChaosRun:
         ep.final_state = self.watch.status.get("state")
         took = "-" if ep.settle_s is None else f"{ep.settle_s:.1f}s"
         self.progress(f"  settled {ep.settled} in {took}; {ep.transitions} {ep.notes or ''}")
-        self.current = "gap"
+        self.current, self.watch.quiet = "gap", ep.settled
         await asyncio.sleep(fault.gap)
 
     async def _inject(self, f: Fault, ep: Episode) -> None:
@@ -264,7 +264,7 @@ class ChaosRun:
     async def _finish(self) -> None:
         self.current = "final"
         self.progress("final: settling, waiting for the mail, stopping the daemon")
-        await self._settle()
+        self.watch.quiet = await self._settle()
         sent = set(self.watch.mails_sent)
         await poll(lambda: sent <= self._delivered(), MAIL_DEADLINE, step=0.5)
         wan = await self.lab.read_wan()
@@ -273,7 +273,7 @@ class ChaosRun:
             self._violate("router_config_is_a_wan", {
                 "which": "namespace", "namespace_wan": wan.as_dict() if wan else None,
                 "emulator_running": running})
-        self.watch.expect_running = False
+        self.watch.expect_running = self.watch.quiet = False
         status, took = await self.daemon.send_signal(signal.SIGTERM, TERM_TIMEOUT)
         self.terms.append({"exit_status": status, "took_s": round(took, 2), "during": "end"})
         if status != 0:

@@ -12,7 +12,8 @@
   `state_agrees_within_5s`, never within AGREE_WATCH is `state_agrees_after_start`);
 - a mail to the backup MX every MAIL_EVERY seconds (checked at the sink at the end);
 - what the daemon process holds (RSS, fds, threads, asyncio tasks: its status's
-  `process`), per start: the peak, and the growth between samples at rest.
+  `process`), per start: the peak, and the growth between samples at rest (in the
+  quiet gaps between faults, on the primary).
 """
 
 from __future__ import annotations
@@ -59,6 +60,7 @@ class Watch:
         self.status: dict[str, Any] = {}       # the daemon's status, last sample
         self.samples = 0                       # samples taken so far
         self.expect_running = False            # False while the soak stops it on purpose
+        self.quiet = False                     # True in a gap after the daemon settled
         self.mqtt_lines: list[dict[str, Any]] = []
         self.starts: list[dict[str, Any]] = []
         self.lives: list[Life] = []            # per start: what the process held
@@ -140,8 +142,10 @@ class Watch:
     def _note_resources(self) -> None:
         s, process = self.status, self.status.get("process")
         if self.lives and isinstance(process, dict):
-            at_rest = (s.get("state") == "primary" and s.get("router_action") is None
-                       and s.get("mx_action") is None)
+            # at rest: settled after a fault, before the next (a cut's first seconds, the
+            # probes still timing out on the primary, hold more tasks and sockets)
+            at_rest = (self.quiet and s.get("state") == "primary"
+                       and s.get("router_action") is None and s.get("mx_action") is None)
             self.lives[-1].add(process, at_rest=at_rest, at=time.time())
 
     def _once(self, invariant: str, key: str, detail: dict[str, Any]) -> None:
