@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Iterator
+from typing import Any
 
 import pytest
 
@@ -18,13 +19,6 @@ from tests.harness import free_port, wait_until
 from .conftest import WAIT, Logs, errors_in, event, mqtt_config, probe, running, snapshot, watching
 
 PASSWORD = "s3cret-Pa55-do-not-log"
-
-
-def slow_retry(pub: MqttPublisher) -> MqttPublisher:
-    # every retry 1-2 s after the previous one: the test's own subscriber gets onto a
-    # restarted broker (tens of ms) before the publisher comes back
-    pub.backoff_initial = pub.backoff_max = 2.0
-    return pub
 
 
 def connected(pub: MqttPublisher, *, flushed: bool = False) -> Awaitable[None]:
@@ -43,38 +37,66 @@ def failed_once(logs: Logs) -> Awaitable[None]:
                       "a failed connect attempt logged", detail=lambda: logs)
 
 
+@pytest.fixture
+def persistent_broker() -> Iterator[Mosquitto]:
+    """A broker of this test's own whose sessions survive a clean restart (`pause`)."""
+    b = Mosquitto(persistent=True)
+    try:
+        b.start()
+        yield b
+    finally:
+        b.stop()
+
+
+async def watcher_session(broker: Mosquitto, topic: str, prefix: str) -> dict[str, Any]:
+    """Put a watcher's session (fixed id, QoS 1, not clean) on a persistent broker: from
+    now on, through clean restarts, the broker queues what comes on `topic` for it,
+    however late the watcher comes back. The kwargs for `watching` to come back."""
+    session: dict[str, Any] = {"identifier": f"{prefix}-watcher", "clean_session": False}
+    async with watching(broker, topic, **session):
+        pass
+    return session
+
+
 async def test_events_from_an_outage_arrive_in_order_after_broker_restart(
-        own_broker: Mosquitto, prefix: str) -> None:
-    pub = slow_retry(MqttPublisher(mqtt_config(own_broker), prefix=prefix, site="s",
-                                   password=None))
+        persistent_broker: Mosquitto, prefix: str) -> None:
+    broker = persistent_broker
+    # the watcher's session is there before the publisher's first message: no race with
+    # the publisher's retry after the restart
+    session = await watcher_session(broker, f"{prefix}/#", prefix)
+    pub = MqttPublisher(mqtt_config(broker), prefix=prefix, site="s", password=None)
     pub.publish_state(snapshot(State.PRIMARY))
     pub.publish_event(event(1))
     async with running(pub):
         await connected(pub, flushed=True)
-        own_broker.kill()
+        broker.pause()
         await disconnected(pub)
         for seq in range(2, 12):
             pub.publish_event(event(seq))
         pub.publish_state(snapshot(State.BACKUP, seq=99))
         assert pub.buffered_events == 10
-        await asyncio.to_thread(own_broker.start)
-        async with watching(own_broker, f"{prefix}/#") as after:
-            await after.wait_for(lambda ms: len(after.on(f"{prefix}/event")) >= 10)
-            assert [m.json()["seq"] for m in after.on(f"{prefix}/event")] == list(
-                range(2, 12))
-            topics = [m.topic for m in after.messages]
+        await asyncio.to_thread(broker.start)
+        await connected(pub, flushed=True)
+        async with watching(broker, **session) as seen:
+            await seen.wait_for(lambda ms: len(seen.on(f"{prefix}/event")) >= 11)
+            assert [m.json()["seq"] for m in seen.on(f"{prefix}/event")] == list(
+                range(1, 12))
+            # what came after the restart: after event 1, the last one before the outage
+            first = next(n for n, m in enumerate(seen.messages) if m.topic.endswith("/event"))
+            after = seen.messages[first + 1:]
+            topics = [m.topic for m in after]
             # the state comes at once, before the backlog of events
             assert topics.index(f"{prefix}/state") < topics.index(f"{prefix}/event")
-            assert after.on(f"{prefix}/state")[0].json()["state"] == "backup"
-            assert after.on(f"{prefix}/state")[0].json()["seq"] == 99
-            assert after.on(f"{prefix}/availability")[0].payload == b"online"
+            state = after[topics.index(f"{prefix}/state")].json()
+            assert (state["state"], state["seq"]) == ("backup", 99)
+            # (a persistent broker may first publish the will it kept, `offline`)
+            await seen.wait_payload(f"{prefix}/availability", b"online", after=first + 1)
     assert pub.buffered_events == 0
 
 
 async def test_retained_state_and_probes_are_republished_after_restart(
         own_broker: Mosquitto, prefix: str) -> None:
-    pub = slow_retry(MqttPublisher(mqtt_config(own_broker), prefix=prefix, site="s",
-                                   password=None))
+    pub = MqttPublisher(mqtt_config(own_broker), prefix=prefix, site="s", password=None)
     snap = snapshot(State.PRIMARY)
     pub.publish_state(snap)
     pub.publish_probe(probe("gw"))
@@ -93,21 +115,20 @@ async def test_retained_state_and_probes_are_republished_after_restart(
 
 
 async def test_publisher_started_while_broker_is_down_delivers_once_it_is_up(
-        prefix: str, logs: Logs) -> None:
-    down = Mosquitto(port=free_port())
-    pub = slow_retry(MqttPublisher(mqtt_config(down), prefix=prefix, site="s",
-                                   password=None))
+        persistent_broker: Mosquitto, prefix: str, logs: Logs) -> None:
+    broker = persistent_broker
+    session = await watcher_session(broker, f"{prefix}/event", prefix)
+    broker.pause()
+    pub = MqttPublisher(mqtt_config(broker), prefix=prefix, site="s", password=None)
     pub.publish_event(event(1))
-    try:
-        async with running(pub):
-            await failed_once(logs)
-            assert not pub.connected
-            await asyncio.to_thread(down.start)
-            async with watching(down, f"{prefix}/event") as live:
-                await live.wait_for(lambda ms: len(ms) >= 1)
-            assert live.messages[0].json()["seq"] == 1
-    finally:
-        down.stop()
+    async with running(pub):
+        await failed_once(logs)
+        assert not pub.connected
+        await asyncio.to_thread(broker.start)
+        await connected(pub, flushed=True)
+        async with watching(broker, **session) as live:
+            await live.wait_for(lambda ms: len(ms) >= 1)
+        assert live.messages[0].json()["seq"] == 1
 
 
 async def test_publish_calls_return_at_once_while_broker_is_down(prefix: str,
