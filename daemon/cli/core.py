@@ -103,14 +103,19 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     # a stop signal that comes during these imports is recorded (main): the daemon honours it
+    from .. import instance
     from ..probes.icmp import ProbeSetupError
     from ..process import run_daemon
     from ..publish import logs
 
     cfg, secrets = load_or_exit(args)
-    logs.configure(args.log_format or cfg.log.format, cfg.log.level, site=cfg.site)
     try:
-        run_daemon(cfg, secrets)
+        with instance.held(cfg):   # before the router, the sockets and MQTT
+            logs.configure(args.log_format or cfg.log.format, cfg.log.level, site=cfg.site)
+            run_daemon(cfg, secrets)
+    except instance.AlreadyRunning as exc:
+        print(f"dslfailover: {exc}", file=sys.stderr)
+        return instance.EXIT_RUNNING
     except ProbeSetupError as exc:
         print(f"dslfailover: {exc}", file=sys.stderr)
         return EXIT_NOPERM

@@ -24,9 +24,20 @@ def test_exposure_is_at_most_2() -> None:
 def test_unit_is_type_notify_with_watchdog_and_credentials() -> None:
     text = UNIT.read_text()
     for line in ("Type=notify", "WatchdogSec=", "Restart=on-failure",
-                 "RestartPreventExitStatus=77 78", "LoadCredential=router.password:",
+                 "LoadCredential=router.password:",
                  "CapabilityBoundingSet=CAP_NET_RAW"):
         assert line in text
+
+
+def test_unit_does_not_restart_on_what_a_restart_cannot_fix() -> None:
+    """Bad config, no ICMP, another daemon on the same state directory or MQTT prefix."""
+    from daemon.cli.core import EXIT_NOPERM
+    from daemon.config import EXIT_CONFIG
+    from daemon.instance import EXIT_RUNNING
+
+    match = re.search(r"^RestartPreventExitStatus=(.+)$", UNIT.read_text(), re.MULTILINE)
+    assert match, "the unit sets RestartPreventExitStatus"
+    assert {EXIT_CONFIG, EXIT_NOPERM, EXIT_RUNNING} <= {int(v) for v in match.group(1).split()}
 
 
 # What the daemon does after the grace, at most (MQTT's goodbye, the helpers' backstop),
