@@ -287,6 +287,8 @@ class Daemon:
                 self.audit.emit(note.kind, note.reason, detail=dict(note.detail))
         if isinstance(event, m.Command):
             self.operators.answer(event, d)
+        if event is not None:
+            self.operators.follow(event, d)
         if before is None or d.transitions or _health(before) != _health(d.ctx):
             self._publish_state()
         for action in d.actions:
@@ -332,8 +334,8 @@ class Daemon:
         self.store.data.seq = seq
         self.store.save()
 
-    async def submit(self, cmd: OperatorCommand) -> dict[str, Any]:
-        return await self.operators.submit(cmd)
+    async def submit(self, cmd: OperatorCommand, wait: float | None = None) -> dict[str, Any]:
+        return await self.operators.submit(cmd, wait)
 
     def status(self) -> dict[str, Any]:
         return self.operators.status(self.ctx, self.snapshot)

@@ -9,9 +9,10 @@ own handler, and what states share is a shared small function.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
-from .machine_builder import Builder
+from .machine_builder import Builder, probe_plan
 from .machine_types import (
     Cause,
     Command,
@@ -46,7 +47,7 @@ def _colon(detail: str) -> str:
 def record_down(b: Builder, ev: PrimaryDown) -> None:
     if b.ctx.primary_link != LinkHealth.DOWN:
         b.note(EventKind.PROBE_ALARM, "primary down" + _summary(ev.evidence), **ev.evidence)
-    b.set(primary_link=LinkHealth.DOWN)
+    b.set(primary_link=LinkHealth.DOWN, primary_down_seen=str(ev.evidence.get("summary", "")))
 
 
 def fail_over(b: Builder, ev: PrimaryDown) -> None:
@@ -92,7 +93,11 @@ def _alarming(old: MailPath, new: MailPath) -> bool:
 
 
 def held_health(b: Builder, ev: PrimaryDown | PrimaryUp) -> None:
-    b.set(primary_link=LinkHealth.DOWN if isinstance(ev, PrimaryDown) else LinkHealth.UP)
+    if isinstance(ev, PrimaryDown):
+        b.set(primary_link=LinkHealth.DOWN,
+              primary_down_seen=str(ev.evidence.get("summary", "")))
+    else:
+        b.set(primary_link=LinkHealth.UP)
 
 
 def held_mail(b: Builder, ev: MailPathChanged) -> None:
@@ -254,17 +259,24 @@ def tick_in_fault(b: Builder, _ev: Tick) -> None:
 
 # -- handlers: the operator -----------------------------------------------------------
 # Each state's row says what each command does there (`commands` below). A rule takes
-# the builder and the command's `why`; it returns None when it accepted the command,
-# else why it refused.
-
-Rule = Callable[[Builder, str], str | None]
+# the builder and what was asked; it returns None when it accepted the command, else
+# why it refused.
 
 
-def hold_now(b: Builder, why: str) -> None:
-    b.go(State.HELD, why, Cause.OPERATOR)
+@dataclass(frozen=True, slots=True)
+class Asked:
+    why: str      # "<action> by <source>: <reason>", the reason of what it starts
+    force: bool   # failback: even onto a primary the monitor sees down
 
 
-def verify_now(b: Builder, _why: str) -> str | None:
+Rule = Callable[[Builder, Asked], str | None]
+
+
+def hold_now(b: Builder, asked: Asked) -> None:
+    b.go(State.HELD, asked.why, Cause.OPERATOR)
+
+
+def verify_now(b: Builder, _asked: Asked) -> str | None:
     if not b.ctx.cfg.mx:
         return "no backup MX configured"
     if b.ctx.mx_job is not None:
@@ -273,35 +285,42 @@ def verify_now(b: Builder, _why: str) -> str | None:
     return None
 
 
-def failover_now(b: Builder, why: str) -> str | None:
+def failover_now(b: Builder, asked: Asked) -> str | None:
     if b.ctx.router_job is not None:
         return "a router action is in flight"
-    b.apply(Circuit.BACKUP, why, Cause.OPERATOR)
+    b.apply(Circuit.BACKUP, asked.why, Cause.OPERATOR)
     return None
 
 
-def failback_now(b: Builder, why: str) -> str | None:
+def failback_now(b: Builder, asked: Asked) -> str | None:
     if b.ctx.router_job is not None:
         return "a router action is in flight"
+    # the monitor probes the primary now and sees it down: failing back would fail over
+    # again a few rounds later
+    if b.ctx.primary_link == LinkHealth.DOWN and probe_plan(b.ctx).probe and not asked.force:
+        seen = b.ctx.primary_down_seen
+        return (f"the monitor sees the primary circuit down{': ' + seen if seen else ''}; "
+                "failback with force (dslfailover failback --force) moves anyway")
     b.set(trial=False)
-    b.apply(Circuit.PRIMARY, why, Cause.OPERATOR)
+    b.apply(Circuit.PRIMARY, asked.why, Cause.OPERATOR)
     return None
 
 
-def not_here(b: Builder, _why: str) -> str:
+def not_here(b: Builder, _asked: Asked) -> str:
     if b.ctx.router_job is not None:
         return "a router action is in flight"
     return f"not possible in state {b.ctx.state.value}"
 
 
-def resume_retries(b: Builder, _why: str) -> str | None:
+def resume_retries(b: Builder, _asked: Asked) -> str | None:
     if b.ctx.router_job is not None:
         return "not held"
     b.retry()
     return None
 
 
-def resume_held(b: Builder, why: str) -> str | None:
+def resume_held(b: Builder, asked: Asked) -> str | None:
+    why = asked.why
     if b.ctx.router_job is not None:
         return "a router action is still in flight; resume when it is done"
     if b.ctx.circuit == Circuit.PRIMARY:
@@ -317,7 +336,7 @@ def resume_held(b: Builder, why: str) -> str | None:
 
 
 def refuse(text: str) -> Rule:
-    return lambda b, why: text
+    return lambda b, asked: text
 
 
 def commands(*, hold: Rule, resume: Rule, failover: Rule, failback: Rule,
@@ -328,7 +347,7 @@ def commands(*, hold: Rule, resume: Rule, failover: Rule, failback: Rule,
     def handle(b: Builder, ev: Command) -> None:
         cmd = ev.command
         why = f"{cmd.action.value} by {cmd.source}" + _colon(cmd.reason)
-        refused = rules[cmd.action](b, why)
+        refused = rules[cmd.action](b, Asked(why, cmd.force))
         b.note(EventKind.COMMAND, why + (f" — refused: {refused}" if refused else ""),
                action=cmd.action.value, source=cmd.source, accepted=refused is None)
     return handle

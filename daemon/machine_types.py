@@ -245,6 +245,7 @@ class Context:
     state: State = State.STARTING
     circuit: Circuit = Circuit.UNKNOWN
     primary_link: LinkHealth = LinkHealth.UNKNOWN
+    primary_down_seen: str = ""            # the monitor's summary when it saw it go down
     mail_path: MailPath = MailPath.UNKNOWN
     since: float = 0.0
     reason: str = "starting"

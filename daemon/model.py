@@ -153,6 +153,7 @@ class OperatorCommand:
     action: Action
     reason: str   # the operator's own words, printable, at most 200 characters
     source: str   # "mqtt" or the control socket's peer (uid and pid)
+    force: bool = False  # failback only: even onto a primary the monitor sees down
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,7 +1,8 @@
 """The operator's side of the daemon: commands in (socket, MQTT), status out.
 
 A command becomes a machine event; `submit` waits for the machine's verdict on it
-(accepted or refused, and the state it left), not for the action it starts. A command
+(accepted or refused, and the state it left) and, when asked to wait, for the end of
+the action it started (`Awaited`, judged after every later step by `follow`). A command
 refused before it reaches the machine (bad JSON, an unknown action) is audited here.
 `status` is the daemon's view for `dslfailover status`: the state snapshot, the actions
 in flight, the deadlines, per-target loss and the recent events.
@@ -17,8 +18,9 @@ from typing import Any
 
 from . import machine as m
 from . import resources
+from .actions import NAMES
 from .audit import Auditor
-from .model import EventKind, OperatorCommand, RejectedCommand, StateSnapshot
+from .model import Action, EventKind, OperatorCommand, RejectedCommand, State, StateSnapshot
 from .monitor import Monitor
 from .store import Store
 
@@ -27,6 +29,43 @@ VERDICT_TIMEOUT = 5.0
 RECENT_EVENTS = 10    # events shown by `status`
 
 Deliver = Callable[[m.Event], None]
+Answer = dict[str, Any]
+# Where a waited-for move should end: anything else is the move failing (fault, held).
+_TARGET = {Action.FAILOVER: State.BACKUP, Action.FAILBACK: State.PRIMARY}
+_MOVING = (State.FAILING_OVER, State.FAILING_BACK)
+_VERIFY = NAMES[m.VerifyMx]
+
+
+@dataclass(frozen=True, slots=True)
+class Awaited:
+    """An accepted command whose asker waits for the end of what it started: a move
+    (failover, failback: until the state is no longer failing over or back, the MX
+    checks of a failover included) or the MX checks (verify: until their result)."""
+
+    action: Action
+    mx_job: int | None    # the VerifyMx it started
+
+    @classmethod
+    def of(cls, action: Action, d: m.Decision) -> Awaited | None:
+        if action in _TARGET:
+            return cls(action, None)
+        if action == Action.VERIFY:
+            job = next((a.action_id for a in d.actions if isinstance(a, m.VerifyMx)), None)
+            return cls(action, job) if job is not None else None
+        return None   # hold, resume: done when accepted
+
+    def finished(self, event: m.Event, d: m.Decision) -> Answer | None:
+        """How it ended, once `event` (decided as `d`) ends it; None while it runs on."""
+        ctx = d.ctx
+        if self.action == Action.VERIFY:
+            if not (isinstance(event, m.MxResult) and event.action_id == self.mx_job):
+                return None
+            return {"ok": event.ok, "state": ctx.state.value,
+                    "detail": event.detail or "backup MX verified"}
+        if ctx.state in _MOVING:
+            return None
+        return {"ok": ctx.state == _TARGET[self.action], "state": ctx.state.value,
+                "detail": ctx.reason}
 
 
 @dataclass(kw_only=True)
@@ -37,7 +76,8 @@ class Operators:
     store: Store                # for the counters
     monitor: Monitor            # for per-target loss and RTT
     connected: Callable[[], bool]  # is MQTT connected
-    _waiters: dict[int, asyncio.Future[dict[str, Any]]] = field(default_factory=dict)
+    _waiters: dict[int, asyncio.Future[Answer]] = field(default_factory=dict)
+    _awaited: dict[Awaited, list[asyncio.Future[Answer]]] = field(default_factory=dict)
 
     def on_mqtt_command(self, cmd: OperatorCommand | RejectedCommand) -> None:
         if isinstance(cmd, RejectedCommand):
@@ -50,17 +90,36 @@ class Operators:
                         detail={"source": cmd.source, "excerpt": cmd.excerpt,
                                 "accepted": False}, level="warning")
 
-    async def submit(self, cmd: OperatorCommand) -> dict[str, Any]:
-        """Hand a command to the machine and wait for its verdict (control socket)."""
-        fut: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+    async def submit(self, cmd: OperatorCommand, wait: float | None = None) -> Answer:
+        """Hand a command to the machine and wait for its verdict (control socket); with
+        `wait`, then for up to that long for the end of what it started (`finished`:
+        how it ended, or None when it still runs)."""
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[Answer] = loop.create_future()
         event = m.Command(cmd)
         self._waiters[id(event)] = fut
         self.deliver(event)
         try:
             async with asyncio.timeout(VERDICT_TIMEOUT):
-                return await fut
+                verdict = await fut
         finally:
             self._waiters.pop(id(event), None)
+        awaited = verdict.pop("awaited", None)
+        if wait is None or not verdict["accepted"] or awaited is None:
+            return verdict
+        end: asyncio.Future[Answer] = loop.create_future()
+        self._awaited.setdefault(awaited, []).append(end)
+        try:
+            async with asyncio.timeout(wait):
+                return {**verdict, "finished": await end}
+        except TimeoutError:
+            return {**verdict, "finished": None}
+        finally:
+            ends = self._awaited.get(awaited, [])
+            if end in ends:
+                ends.remove(end)
+            if not ends:
+                self._awaited.pop(awaited, None)
 
     def answer(self, event: m.Command, d: m.Decision) -> None:
         """The machine ruled on `event`: wake whoever submitted it."""
@@ -70,7 +129,30 @@ class Operators:
         note = next((n for n in d.notes if n.kind == EventKind.COMMAND), None)
         accepted = bool(note and note.detail.get("accepted"))
         fut.set_result({"accepted": accepted, "detail": note.reason if note else "",
-                        "state": d.ctx.state.value})
+                        "state": d.ctx.state.value,
+                        "awaited": Awaited.of(event.command.action, d) if accepted else None})
+
+    def follow(self, event: m.Event, d: m.Decision) -> None:
+        """After every step: wake whoever waits for an end that `event` brought."""
+        for awaited, ends in list(self._awaited.items()):
+            done = awaited.finished(event, d)
+            if done is None:
+                continue
+            if awaited.action == Action.VERIFY:
+                done["report"] = self._verify_report()
+            for end in ends:
+                if not end.done():
+                    end.set_result(done)
+            del self._awaited[awaited]
+
+    def _verify_report(self) -> dict[str, Any] | None:
+        """The checks of the verify that just ended: its audited outcome, emitted just
+        before its result reached the machine (one MX action runs at a time)."""
+        for e in reversed(self.audit.recent):
+            if (e.kind == EventKind.ACTION and e.detail.get("action") == _VERIFY
+                    and "ok" in e.detail):
+                return {"ok": e.detail["ok"], "checks": e.detail.get("checks", [])}
+        return None
 
     def status(self, ctx: m.Context | None, snapshot: StateSnapshot | None) -> dict[str, Any]:
         snap = snapshot.as_dict() if snapshot else {"state": "starting"}

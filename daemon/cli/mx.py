@@ -103,11 +103,19 @@ async def _run(args: argparse.Namespace, settings: MxSettings) -> int:
 def _show_verify(report: VerifyReport, as_json: bool) -> None:
     if as_json:
         print_json(report.as_dict())
-        return
-    rows: list[tuple[str, str, Any]] = [(c.name, "ok" if c.ok else "FAIL", c.detail)
-                                        for c in report.checks]
-    width = max(len(r[0]) for r in rows)
+    else:
+        show_verify_dict(report.as_dict())
+
+
+def show_verify_dict(report: dict[str, Any]) -> None:
+    """A verify report (`VerifyReport.as_dict()`, also as the daemon sends it) as a table:
+    one line per check, then the verdict."""
+    checks = [c for c in report.get("checks") or [] if isinstance(c, dict)]
+    rows = [(str(c.get("name", "?")), "ok" if c.get("ok") is True else "FAIL",
+             c.get("detail", "")) for c in checks]
+    width = max((len(r[0]) for r in rows), default=0)
     for name, verdict, detail in rows:
         print(f"{name:<{width}}  {verdict:<4}  {detail}")
-    print(f"backup MX: {'ready' if report.ok else 'NOT ready'} "
-          f"({len(report.failed())} of {len(rows)} checks failed)")
+    failed = sum(verdict != "ok" for _, verdict, _ in rows)
+    print(f"backup MX: {'ready' if report.get('ok') is True else 'NOT ready'} "
+          f"({failed} of {len(rows)} checks failed)")

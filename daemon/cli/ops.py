@@ -3,9 +3,14 @@
 They talk to the running daemon over its control socket (daemon.control). The socket path
 is `[control].socket` from the config, or `--socket PATH` (then no config is read).
 
-Exit codes (sysexits.h): 0 done; 1 the daemon refused the command; 69 no daemon is
-listening or it does not answer; 76 its answer made no sense; 77 no permission on the
-socket; 78 the config is unusable.
+`failover`, `failback` and `verify` wait until what they started has ended (the new
+state, or the fault and its reason; for `verify` the checks, as `mx verify` prints
+them), within `--timeout`; `--no-wait` returns once the daemon accepted the command.
+
+Exit codes (sysexits.h where one fits): 0 done (with --no-wait: accepted); 1 the daemon
+refused the command; 3 it ran and failed (a fault, a failed check); 75 still running
+when --timeout was over; 69 no daemon is listening or it does not answer; 76 its answer
+made no sense; 77 no permission on the socket; 78 the config is unusable.
 """
 
 from __future__ import annotations
@@ -20,18 +25,24 @@ from typing import Any
 from ..control import ControlError, ControlPermissionError, ControlProtocolError, request
 from ..model import Action
 from .common import Subcommands, add_command, add_json_arg, load_or_exit, print_json
+from .mx import show_verify_dict
 
 EXIT_OK = 0
 EXIT_REFUSED = 1
+EXIT_FAILED = 3
+EXIT_PENDING = 75      # EX_TEMPFAIL: accepted, not finished within --timeout
 EXIT_UNAVAILABLE = 69  # EX_UNAVAILABLE
 EXIT_PROTOCOL = 76     # EX_PROTOCOL
 EXIT_NOPERM = 77       # EX_NOPERM
 
 # Bounds `status`: the daemon answers it from memory at once.
 STATUS_TIMEOUT = 10.0
-# Bounds a command. The daemon answers once its state machine accepts or refuses it (the
-# action it starts, e.g. `verify`'s MX checks, runs on: see `status` and the journal).
+# Bounds a command: the daemon's verdict and, unless --no-wait, the end of what it started.
 COMMAND_TIMEOUT = 120.0
+# What the socket's timeout adds to a wait: the daemon answers when the wait is over.
+ANSWER_MARGIN = 10.0
+# The commands whose end is waited for (hold and resume are done when accepted).
+WAITED = (Action.FAILOVER, Action.FAILBACK, Action.VERIFY)
 # Events shown by `status` (the daemon may send more).
 EVENTS_SHOWN = 10
 
@@ -58,6 +69,12 @@ def register(sub: Subcommands) -> None:
         _common_args(p, COMMAND_TIMEOUT)
         p.add_argument("--reason", metavar="TEXT", default="",
                        help="why (recorded with the command)")
+        if action in WAITED:
+            p.add_argument("--no-wait", action="store_true",
+                           help="return once the daemon accepted the command")
+        if action == Action.FAILBACK:
+            p.add_argument("--force", action="store_true",
+                           help="fail back even onto a primary the monitor sees down")
         add_json_arg(p, "print the daemon's answer as JSON")
 
 
@@ -112,8 +129,14 @@ def cmd_status(args: argparse.Namespace) -> int:
 def cmd_command(args: argparse.Namespace) -> int:
     action: Action = args.action
     path = socket_path(args)
-    message = {"op": "command", "action": action.value, "reason": args.reason}
-    answer = _ask(path, message, args.timeout)
+    message: dict[str, Any] = {"op": "command", "action": action.value,
+                               "reason": args.reason}
+    if getattr(args, "force", False):
+        message["force"] = True
+    wait = action in WAITED and not args.no_wait
+    if wait:
+        message["wait"] = args.timeout
+    answer = _ask(path, message, args.timeout + (ANSWER_MARGIN if wait else 0.0))
     if isinstance(answer, int):
         return answer
     if args.json:
@@ -125,9 +148,32 @@ def cmd_command(args: argparse.Namespace) -> int:
             print(f"dslfailover: {action.value} refused: {why}", file=sys.stderr)
         return EXIT_REFUSED
     if not args.json:
-        detail = answer.get("detail") or "accepted"
-        print(f"{action.value}: {detail}")
-    return EXIT_OK
+        print(f"{action.value}: {answer.get('detail') or 'accepted'}")
+    if not wait:
+        return EXIT_OK
+    return _finished(action, answer.get("finished"), args)
+
+
+def _finished(action: Action, end: Any, args: argparse.Namespace) -> int:
+    """Print how what the command started ended; its exit code."""
+    if end is None:
+        if not args.json:
+            print(f"dslfailover: {action.value} still running after {args.timeout:g}s; "
+                  "see `dslfailover status`", file=sys.stderr)
+        return EXIT_PENDING
+    if not isinstance(end, dict) or not isinstance(end.get("ok"), bool):
+        print(f"dslfailover: the daemon's answer made no sense: finished={end!r:.200}",
+              file=sys.stderr)
+        return EXIT_PROTOCOL
+    if not args.json:
+        report = end.get("report")
+        if action == Action.VERIFY and isinstance(report, dict) and report.get("checks"):
+            show_verify_dict(report)
+        else:
+            state, detail = end.get("state", "?"), end.get("detail") or ""
+            print(f"{action.value} {'done' if end['ok'] else 'FAILED'}: state {state}"
+                  + (f" ({detail})" if detail else ""))
+    return EXIT_OK if end["ok"] else EXIT_FAILED
 
 
 def _age(since: str, now: datetime) -> str:

@@ -1,8 +1,9 @@
 """Operator commands: the one schema for `{action, reason}`, over MQTT and over the socket.
 
-The schema is strict (DESIGN §7): a JSON object `{"action": <Action>, "reason": <str>}`
-where `reason` is optional, at most `MAX_REASON_CHARS` characters and has no control
-characters (it ends up in the journal), and nothing else: no extra keys, no duplicate
+The schema is strict (DESIGN §7): a JSON object `{"action": <Action>, "reason": <str>,
+"force": <bool>}` where `reason` is optional, at most `MAX_REASON_CHARS` characters and
+has no control characters (it ends up in the journal), `force` is optional and only for
+`failback` (onto a primary the monitor sees down), and nothing else: no extra keys, no duplicate
 keys, at most `MAX_COMMAND_BYTES` bytes of UTF-8. `validate_command` judges the object and
 `decode_object` the bytes, for both ways in: `parse_command` here (MQTT `<prefix>/cmd`,
 never raises) and the control socket's `parse_request` (whose request adds its envelope
@@ -14,6 +15,7 @@ echoing a megabyte of junk.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from ..model import Action, OperatorCommand, RejectedCommand
@@ -22,7 +24,7 @@ MAX_COMMAND_BYTES = 1024
 # Longest operator reason, on both ways in; it ends up on MQTT and in the journal.
 MAX_REASON_CHARS = 200
 EXCERPT_CHARS = 60
-ALLOWED_KEYS = frozenset({"action", "reason"})
+ALLOWED_KEYS = frozenset({"action", "reason", "force"})
 
 
 class CommandRefused(Exception):
@@ -83,12 +85,24 @@ def decode_object(payload: bytes, *, max_bytes: int = MAX_COMMAND_BYTES) -> dict
     return data
 
 
-def validate_command(data: dict[str, Any]) -> tuple[Action, str]:
-    """The action and the reason (stripped) of a command object; else `CommandRefused`."""
+@dataclass(frozen=True, slots=True)
+class CommandFields:
+    """What a valid command object says."""
+
+    action: Action
+    reason: str      # stripped
+    force: bool = False
+
+    def command(self, source: str) -> OperatorCommand:
+        return OperatorCommand(self.action, self.reason, source, self.force)
+
+
+def validate_command(data: dict[str, Any]) -> CommandFields:
+    """The fields of a command object; else `CommandRefused`."""
     extra = sorted(set(data) - ALLOWED_KEYS)
     if extra:
         names = ", ".join(repr(excerpt(k, 30)) for k in extra[:5])
-        raise CommandRefused(f"unexpected key(s) {names}; allowed: action, reason")
+        raise CommandRefused(f"unexpected key(s) {names}; allowed: action, reason, force")
     if "action" not in data:
         raise CommandRefused("missing key 'action'")
     action = data["action"]
@@ -108,7 +122,12 @@ def validate_command(data: dict[str, Any]) -> tuple[Action, str]:
             f"'reason' is {len(reason)} characters (limit {MAX_REASON_CHARS})")
     if not reason.isprintable():
         raise CommandRefused("'reason' contains control or unprintable characters")
-    return parsed, reason.strip()
+    force = data.get("force", False)
+    if not isinstance(force, bool):
+        raise CommandRefused(f"'force' must be a boolean, not {json_type(force)}")
+    if force and parsed != Action.FAILBACK:
+        raise CommandRefused(f"'force' is for failback only, not {parsed.value}")
+    return CommandFields(parsed, reason.strip(), force)
 
 
 def json_type(value: Any) -> str:
@@ -129,7 +148,7 @@ def json_type(value: Any) -> str:
 def parse_command(payload: bytes, *, source: str) -> OperatorCommand | RejectedCommand:
     """Turn a received payload into a command, or into a rejection saying why. Never raises."""
     try:
-        action, reason = validate_command(decode_object(payload))
+        fields = validate_command(decode_object(payload))
     except CommandRefused as rej:
         return RejectedCommand(why=rej.why, source=source, excerpt=excerpt(payload))
-    return OperatorCommand(action=action, reason=reason, source=source)
+    return fields.command(source)

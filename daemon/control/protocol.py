@@ -6,9 +6,15 @@ line, then the server closes the connection.
     {"op": "status"}
         -> {"ok": true, "status": {...the daemon's status...}}
     {"op": "command", "action": "failover"|"failback"|"hold"|"resume"|"verify",
-     "reason": "text"}
-        -> {"ok": true, "accepted": bool, "detail": "text", ...}
+     "reason": "text", "force": false, "wait": 120}
+        -> {"ok": true, "accepted": bool, "detail": "text", "state": "...", ...}
        (the command keys follow the one schema of `commands`, the same as over MQTT)
+       Without "wait" the answer comes when the state machine accepts or refuses the
+       command. With "wait": seconds (failover, failback, verify), an accepted command is
+       answered when the action it started has ended, or when the wait is over:
+        -> {..., "finished": {"ok": bool, "state": "...", "detail": "text",
+                              "report": {...}}}     (report: verify's checks)
+        -> {..., "finished": null}                  (still running after the wait)
     anything else
         -> {"ok": false, "error": "what was wrong"}   (and the daemon's audit hears of it)
 
@@ -21,8 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from ..model import Action
-from .commands import CommandRefused, decode_object, validate_command
+from .commands import CommandFields, CommandRefused, decode_object, json_type, validate_command
 
 # Longest request line accepted; a real request is under 1 KiB. Bounds memory per client.
 MAX_REQUEST_BYTES = 4096
@@ -31,6 +36,8 @@ MAX_RESPONSE_BYTES = 1024 * 1024
 # How much of a refused request the audit and the journal show.
 EXCERPT_CHARS = 120
 _OPS = ("status", "command")
+# The longest wait a command may ask for: longer than any router apply and MX check.
+MAX_WAIT = 3600.0
 
 
 class ControlError(Exception):
@@ -59,11 +66,12 @@ class ControlProtocolError(ControlError):
 
 @dataclass(frozen=True, slots=True)
 class Request:
-    """A validated request: `status`, or a `command` with its action and reason."""
+    """A validated request: `status`, or a `command` with its fields and how long the
+    asker waits for the action's end (None: the verdict only)."""
 
     op: Literal["status", "command"]
-    action: Action | None = None
-    reason: str = ""
+    command: CommandFields | None = None
+    wait: float | None = None
 
 
 class BadRequest(Exception):
@@ -90,7 +98,19 @@ def parse_request(raw: bytes) -> Request:
                 raise CommandRefused(
                     f"unknown key(s) for op status: {', '.join(sorted(data))}")
             return Request("status")
-        action, reason = validate_command(data)
+        wait = _wait(data.pop("wait", None))
+        fields = validate_command(data)
     except CommandRefused as refused:
         raise BadRequest(refused.why, raw) from None
-    return Request("command", action, reason)
+    return Request("command", fields, wait)
+
+
+def _wait(value: object) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise CommandRefused(f"wait: must be a number of seconds, not {json_type(value)}")
+    if not 0 < value <= MAX_WAIT:
+        raise CommandRefused(f"wait: must be more than 0 and at most {MAX_WAIT:g} seconds "
+                             f"(got {value:g})")
+    return float(value)

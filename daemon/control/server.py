@@ -39,9 +39,10 @@ log = structlog.get_logger("dslfailover.control")
 CLIENT_READ_TIMEOUT = 5.0
 # Bounds writing the answer to a client that stopped reading.
 CLIENT_WRITE_TIMEOUT = 5.0
-# Bounds the daemon's handling of one command (submit). Every command, `verify` too, is
-# answered when the state machine accepts or refuses it, not when the action it starts
-# (a router move, the MX checks) ends: a backstop for a daemon that does not answer.
+# Bounds the daemon's handling of one command (submit) beyond the wait the asker chose:
+# without one, a command is answered when the state machine accepts or refuses it; with
+# one, when the action it started ends or the wait is over. A backstop for a daemon that
+# does not answer.
 SUBMIT_TIMEOUT = 120.0
 # Bounds the "is a live daemon serving this socket?" connect test before we replace a file.
 LIVENESS_TIMEOUT = 1.0
@@ -161,14 +162,16 @@ class ControlServer:
     """Serves status and operator commands on a unix socket until `stop` is set.
 
     The daemon passes three callbacks: `status()` returns its current status (JSON-able),
-    `submit(cmd)` handles a validated command and returns `{"accepted": bool, "detail":
-    str, ...}`, and `audit_rejected(rej)` hears of every refused request. A bad client
-    never takes the server down.
+    `submit(cmd, wait)` handles a validated command and returns `{"accepted": bool,
+    "detail": str, ...}` (with `wait` seconds, once the action it started has ended),
+    and `audit_rejected(rej)` hears of every refused request. A bad client never takes
+    the server down.
     """
 
     def __init__(self, path: Path, *, group: str | None,
                  status: Callable[[], dict[str, Any]],
-                 submit: Callable[[OperatorCommand], Awaitable[dict[str, Any]]],
+                 submit: Callable[[OperatorCommand, float | None],
+                                  Awaitable[dict[str, Any]]],
                  audit_rejected: Callable[[RejectedCommand], None],
                  read_timeout: float = CLIENT_READ_TIMEOUT,
                  submit_timeout: float = SUBMIT_TIMEOUT) -> None:
@@ -248,12 +251,11 @@ class ControlServer:
         except BadRequest as bad:
             await self._refuse(writer, peer, bad.why, bad.raw)
             return
-        if request.action is None:
+        if request.command is None:
             response = await self._answer_status()
         else:
-            cmd = OperatorCommand(action=request.action, reason=request.reason,
-                                  source=peer.source)
-            response = await self._answer_command(cmd)
+            response = await self._answer_command(request.command.command(peer.source),
+                                                  request.wait)
         await self._send(writer, response)
 
     async def _read_request(self, reader: asyncio.StreamReader) -> bytes | None:
@@ -296,12 +298,13 @@ class ControlServer:
             return {"ok": False, "error": f"internal error reading status: {exc}"}
         return {"ok": True, "status": status}
 
-    async def _answer_command(self, cmd: OperatorCommand) -> dict[str, Any]:
+    async def _answer_command(self, cmd: OperatorCommand, wait: float | None
+                              ) -> dict[str, Any]:
         log.info("control_command", action=cmd.action.value, reason=cmd.reason,
-                 source=cmd.source)
+                 source=cmd.source, force=cmd.force, wait=wait)
         try:
-            async with asyncio.timeout(self._submit_timeout):
-                result = await self._submit(cmd)
+            async with asyncio.timeout(self._submit_timeout + (wait or 0.0)):
+                result = await self._submit(cmd, wait)
         except TimeoutError:
             return {"ok": False,
                     "error": f"the daemon did not finish {cmd.action.value} within "

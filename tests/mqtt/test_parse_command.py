@@ -30,6 +30,11 @@ def test_reason_is_passed_on() -> None:
     assert result == OperatorCommand(Action.HOLD, "line works", "x")
 
 
+def test_failback_may_be_forced() -> None:
+    result = parse_command(b'{"action": "failback", "force": true}', source="mqtt")
+    assert result == OperatorCommand(Action.FAILBACK, "", "mqtt", force=True)
+
+
 def test_reason_of_200_characters_is_accepted() -> None:
     payload = json.dumps({"action": "verify", "reason": "r" * 200}).encode()
     assert isinstance(parse_command(payload, source="mqtt"), OperatorCommand)
@@ -47,7 +52,9 @@ def test_reason_of_200_characters_is_accepted() -> None:
     (b'{"action": "FAILOVER"}', "unknown action"),
     (b'{"action": 1}', "'action' must be a string, not a number"),
     (b'{"action": ["hold"]}', "'action' must be a string, not an array"),
-    (b'{"action": "hold", "force": true}', "unexpected key(s) 'force'"),
+    (b'{"action": "hold", "force": true}', "'force' is for failback only, not hold"),
+    (b'{"action": "failback", "force": 1}', "'force' must be a boolean, not a number"),
+    (b'{"action": "hold", "uid": 0}', "unexpected key(s) 'uid'; allowed: action, reason, force"),
     (b'{"action": "hold", "reason": 5}', "'reason' must be a string"),
     (b'{"action": "hold", "reason": null}', "'reason' must be a string, not null"),
     (b'{"action": "hold", "reason": "a\\nb"}', "control"),

@@ -15,7 +15,7 @@ import pytest
 
 from daemon.lab.postfix import RETRY_DELAY
 from daemon.model import Action, EventKind, MailPath, OperatorCommand, State
-from tests.harness import daemon_config, running_daemon, wait_daemon
+from tests.harness import BIN, daemon_config, finished, running_daemon, wait_daemon
 
 from .conftest import MxWorld
 from .test_flush import _queue_one_while_sink_down
@@ -47,3 +47,18 @@ async def test_failover_verifies_the_mx_and_the_flush_delivers_the_queued_mail(
     reasons = [e.reason for e in daemon.audit.recent if e.kind == EventKind.ACTION]
     assert "backup MX verified" in reasons
     assert any(r.startswith("backup MX queue flushed (") for r in reasons), reasons
+
+
+async def test_verify_from_the_cli_waits_for_the_checks_and_prints_them(
+        mx: MxWorld, tmp_path: Path) -> None:
+    cfg = daemon_config(tmp_path, site="mxtest", backup_mx=mx.backup_mx_section())
+    async with running_daemon(cfg, ready=[State.PRIMARY], timeout=30):
+        proc = await asyncio.create_subprocess_exec(
+            str(BIN), "verify", "-c", str(cfg), stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE)
+        code, out, err = await finished(proc, timeout=60)
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[0].startswith("verify: verify by control uid=")
+    assert any(line.startswith("mail_path") and " ok " in line for line in lines), out
+    assert lines[-1] == "backup MX: ready (0 of 6 checks failed)"

@@ -37,7 +37,7 @@ def _percentiles(samples: list[float]) -> dict[str, float]:
             "max": round(samples[-1], 3)}
 
 
-async def _submit(cmd: OperatorCommand) -> dict[str, Any]:
+async def _submit(cmd: OperatorCommand, wait: float | None) -> dict[str, Any]:
     return {"accepted": True, "detail": "ok"}
 
 

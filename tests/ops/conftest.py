@@ -29,13 +29,15 @@ class Recorder:
     verdict: dict[str, Any] = field(
         default_factory=lambda: {"accepted": True, "detail": "queued"})
     submitted: list[OperatorCommand] = field(default_factory=list)
+    waits: list[float | None] = field(default_factory=list)
     rejected: list[RejectedCommand] = field(default_factory=list)
 
     def get_status(self) -> dict[str, Any]:
         return self.status
 
-    async def submit(self, cmd: OperatorCommand) -> dict[str, Any]:
+    async def submit(self, cmd: OperatorCommand, wait: float | None) -> dict[str, Any]:
         self.submitted.append(cmd)
+        self.waits.append(wait)
         return dict(self.verdict)
 
     def audit_rejected(self, rej: RejectedCommand) -> None:

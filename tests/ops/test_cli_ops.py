@@ -13,6 +13,7 @@ import pytest
 import structlog
 
 from daemon.cli import main
+from daemon.cli.ops import WAITED
 from daemon.model import Action
 from tests.harness import daemon_config
 
@@ -104,14 +105,77 @@ def test_status_json_prints_the_daemons_status(
 def test_accepted_command_exits_0_and_reaches_the_daemon(
         recorder: Recorder, config: Path, sock: Path, action: Action,
         capsys: pytest.CaptureFixture[str]) -> None:
+    no_wait = ["--no-wait"] if action in WAITED else []
     with server_in_thread(recorder, sock):
-        code, out, _ = run([action.value, "--reason", "ISP maintenance", "-c", str(config)],
-                           capsys)
+        code, out, _ = run([action.value, "--reason", "ISP maintenance", *no_wait,
+                            "-c", str(config)], capsys)
     assert code == 0
     assert out == f"{action.value}: queued\n"
     [cmd] = recorder.submitted
-    assert (cmd.action, cmd.reason) == (action, "ISP maintenance")
+    assert (cmd.action, cmd.reason, cmd.force) == (action, "ISP maintenance", False)
     assert cmd.source.startswith("control uid=")
+    assert recorder.waits == [None]   # answered on acceptance
+
+
+def finished(ok: bool, state: str, detail: str, **more: Any) -> dict[str, Any]:
+    return {"accepted": True, "detail": "accepted", "state": "failing_over",
+            "finished": {"ok": ok, "state": state, "detail": detail, **more}}
+
+
+def test_a_move_waits_for_its_end_within_the_timeout_and_tells_it(
+        recorder: Recorder, config: Path, sock: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    recorder.verdict = finished(True, "backup", "router on the backup circuit")
+    with server_in_thread(recorder, sock):
+        code, out, _ = run(["failover", "--timeout", "30", "-c", str(config)], capsys)
+    assert code == 0
+    assert out.splitlines()[-1] == "failover done: state backup (router on the backup circuit)"
+    assert recorder.waits == [30.0]
+
+
+def test_a_move_that_ends_in_fault_exits_3_with_the_reason(
+        recorder: Recorder, config: Path, sock: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    recorder.verdict = finished(False, "fault", "apply backup failed: router timed out")
+    with server_in_thread(recorder, sock):
+        code, out, _ = run(["failback", "-c", str(config)], capsys)
+    assert code == 3
+    assert "failback FAILED: state fault (apply backup failed: router timed out)" in out
+
+
+def test_a_move_still_running_after_the_timeout_exits_75(
+        recorder: Recorder, config: Path, sock: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    recorder.verdict = {"accepted": True, "detail": "accepted", "finished": None}
+    with server_in_thread(recorder, sock):
+        code, _, err = run(["failover", "--timeout", "5", "-c", str(config)], capsys)
+    assert code == 75
+    assert "failover still running after 5s" in err
+
+
+def test_verify_waits_and_prints_the_checks_as_mx_verify_does(
+        recorder: Recorder, config: Path, sock: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    checks = [{"name": "transport_map", "ok": True, "detail": "smtp:[10.9.0.25]:25"},
+              {"name": "mail_path", "ok": False, "detail": "connect: timed out"}]
+    recorder.verdict = finished(False, "backup", "mail_path: connect: timed out",
+                                report={"ok": False, "checks": checks})
+    with server_in_thread(recorder, sock):
+        code, out, _ = run(["verify", "-c", str(config)], capsys)
+    assert code == 3
+    assert out.splitlines()[1:] == [
+        "transport_map  ok    smtp:[10.9.0.25]:25",
+        "mail_path      FAIL  connect: timed out",
+        "backup MX: NOT ready (1 of 2 checks failed)"]
+
+
+def test_failback_force_reaches_the_daemon(
+        recorder: Recorder, config: Path, sock: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    with server_in_thread(recorder, sock):
+        run(["failback", "--force", "--no-wait", "-c", str(config)], capsys)
+    [cmd] = recorder.submitted
+    assert (cmd.action, cmd.force) == (Action.FAILBACK, True)
 
 
 def test_refused_command_exits_1_with_the_daemons_reason(

@@ -79,6 +79,15 @@ async def test_command_reaches_submit_with_the_callers_uid_and_pid(
         source=f"control uid={os.getuid()} pid={os.getpid()}")]
 
 
+async def test_a_command_may_ask_to_wait_for_what_it_starts(
+        recorder: Recorder, sock_path: Path) -> None:
+    async with serving(recorder.server(sock_path)):
+        await request(sock_path, {"op": "command", "action": "failback", "force": True,
+                                  "wait": 90})
+    assert recorder.waits == [90.0]
+    assert recorder.submitted[0].force is True
+
+
 async def test_refused_command_answers_the_daemons_verdict(
         recorder: Recorder, sock_path: Path) -> None:
     recorder.verdict = {"accepted": False, "detail": "already on backup"}
@@ -95,7 +104,7 @@ BAD_REQUESTS = {
     "unknown_action": (b'{"op": "command", "action": "explode", "reason": "x"}\n',
                        "unknown action 'explode'; allowed: failover|failback|hold|resume|verify"),
     "unknown_key": (b'{"op": "command", "action": "hold", "reason": "x", "uid": 0}\n',
-                    "unexpected key(s) 'uid'; allowed: action, reason"),
+                    "unexpected key(s) 'uid'; allowed: action, reason, force"),
     "reason_not_text": (b'{"op": "command", "action": "hold", "reason": 5}\n',
                         "'reason' must be a string, not a number"),
     "reason_with_control_chars": (b'{"op": "command", "action": "hold", '
@@ -105,6 +114,10 @@ BAD_REQUESTS = {
                         "'reason' is 201 characters (limit 200)"),
     "duplicate_key": (b'{"op": "command", "action": "hold", "action": "failover"}\n',
                       "key 'action' appears twice"),
+    "wait_not_a_number": (b'{"op": "command", "action": "verify", "wait": "long"}\n',
+                          "wait: must be a number of seconds, not a string"),
+    "wait_too_long": (b'{"op": "command", "action": "verify", "wait": 86400}\n',
+                      "wait: must be more than 0 and at most 3600 seconds (got 86400)"),
     "nested_too_deeply": (b"[" * 3000 + b"\n", "nested too deeply"),
     "not_utf8": (b'{"op": "\xff"}\n', "not UTF-8"),
     "oversize_line": (b'{"op": "status", "pad": "' + b"x" * (MAX_REQUEST_BYTES + 10)
@@ -184,7 +197,7 @@ async def test_request_without_trailing_newline_is_answered(
 
 async def test_submit_that_raises_gets_an_error_and_the_server_goes_on(
         recorder: Recorder, sock_path: Path) -> None:
-    async def broken(cmd: OperatorCommand) -> dict[str, Any]:
+    async def broken(cmd: OperatorCommand, wait: float | None) -> dict[str, Any]:
         raise RuntimeError("state machine exploded")
 
     server = ControlServer(sock_path, group=None, status=recorder.get_status, submit=broken,

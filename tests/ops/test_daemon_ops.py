@@ -113,3 +113,15 @@ def test_status_reports_what_the_daemon_process_holds(daemon: Daemon) -> None:
     assert 0.5 * seen.rss_kb < process["rss_kb"] < 2 * seen.rss_kb
     assert process["open_fds"] > 0 and process["threads"] >= 1
     assert process["tasks"] >= 3   # at least the probes, the ticker and the step loop
+
+
+def test_failover_and_failback_wait_for_the_move_and_tell_how_it_ended(daemon: Daemon) -> None:
+    daemon.wait_for_state("primary")
+    over = cli("failover", "--reason", "line test", "-c", str(daemon.config))
+    assert over.returncode == 0, over.stderr
+    assert over.stdout.splitlines()[-1].startswith("failover done: state backup (")
+    assert daemon.status()["state"] == "backup"   # done means done: no wait needed here
+    back = cli("failback", "-c", str(daemon.config))
+    assert back.returncode == 0, back.stderr
+    assert back.stdout.splitlines()[-1].startswith("failback done: state primary (")
+    assert daemon.status()["state"] == "primary"

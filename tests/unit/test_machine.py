@@ -191,6 +191,32 @@ def test_operator_failback_from_backup() -> None:
     assert d.ctx.primary_link == LinkHealth.UNKNOWN  # fresh evidence needed
 
 
+def test_failback_onto_a_primary_the_monitor_sees_down_is_refused_with_the_evidence() -> None:
+    cfg = replace(CFG, failback_mode="auto", mx=False)
+    ctx = step(on(cfg, Circuit.BACKUP), PrimaryDown({"summary": "3/3 targets lost"}), 5.0).ctx
+    d = step(ctx, cmd(Action.FAILBACK, "line fixed?"), 10.0)
+    assert d.ctx.state == State.BACKUP and not d.actions
+    [note] = d.notes
+    assert note.detail["accepted"] is False
+    assert "the monitor sees the primary circuit down: 3/3 targets lost" in note.reason
+
+
+def test_a_forced_failback_moves_onto_a_primary_seen_down() -> None:
+    cfg = replace(CFG, failback_mode="auto", mx=False)
+    ctx = step(on(cfg, Circuit.BACKUP), PrimaryDown({"summary": "3/3 targets lost"}), 5.0).ctx
+    forced = Command(OperatorCommand(Action.FAILBACK, "I know", "test", force=True))
+    assert step(ctx, forced, 10.0).ctx.state == State.FAILING_BACK
+
+
+def test_a_failback_is_not_refused_on_a_verdict_nobody_probes_any_more() -> None:
+    """Manual failback: on backup the primary is not probed, its last verdict is old."""
+    ctx = step(on(CFG, Circuit.PRIMARY), PrimaryDown(), 5.0).ctx
+    ctx = step(ctx, RouterResult(ctx.router_job or 0, True, Circuit.BACKUP), 6.0).ctx
+    ctx = replace(ctx, state=State.BACKUP, mx_job=None, mx_job_kind=None)
+    assert ctx.primary_link == LinkHealth.DOWN and not probe_plan(ctx).probe
+    assert step(ctx, cmd(Action.FAILBACK), 10.0).ctx.state == State.FAILING_BACK
+
+
 def test_auto_failback_waits_for_the_hold_down() -> None:
     cfg = replace(CFG, failback_mode="auto", mx=False)
     ctx = on(cfg, Circuit.BACKUP, now=0.0)
