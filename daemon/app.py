@@ -93,7 +93,8 @@ class Daemon:
         self.actions = ActionRunner(self.executor, store=self.store, audit=self.audit,
                                     publisher=self.publisher, deliver=self.events.put_nowait)
         self.operators = Operators(site=cfg.site, deliver=self.events.put_nowait,
-                                   audit=self.audit, store=self.store, monitor=self.monitor,
+                                   audit=self.audit, store=self.store,
+                                   targets=self.probes.targets,
                                    connected=lambda: self.publisher.connected)
         self.ctx: m.Context | None = None
         self.snapshot: StateSnapshot | None = None

@@ -119,21 +119,31 @@ class AuditEvent:
 
 @dataclass(frozen=True, slots=True)
 class ProbeSummary:
-    """What `<prefix>/probe/<name>` carries (retained): one target's recent health."""
+    """What `<prefix>/probe/<name>` carries (retained): one target's recent health, or
+    that it is not probed now (`paused`: on backup the primary is not probed unless a
+    failback source is set). The one view of a target: status, MQTT and metrics."""
 
     name: str
-    ok: bool
-    loss: float            # 0.0 .. 1.0 over the monitor's window
+    ok: bool | None        # None: paused
+    loss: float | None     # 0.0 .. 1.0 over the monitor's window; None: paused
     rtt_ms: float | None   # mean round-trip of the answered probes in the window
     at: datetime
+    paused: bool = False
+
+    @classmethod
+    def paused_at(cls, name: str, at: datetime) -> ProbeSummary:
+        return cls(name, None, None, None, at, paused=True)
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "ok": self.ok,
-            "loss": round(self.loss, 3),
+            "loss": None if self.loss is None else round(self.loss, 3),
             "rtt_ms": None if self.rtt_ms is None else round(self.rtt_ms, 2),
             "at": iso(self.at),
         }
+        if self.paused:
+            out["paused"] = True
+        return out
 
 
 class Action(enum.StrEnum):

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,8 +20,15 @@ from . import machine as m
 from . import resources
 from .actions import NAMES
 from .audit import Auditor
-from .model import Action, EventKind, OperatorCommand, RejectedCommand, State, StateSnapshot
-from .monitor import Monitor
+from .model import (
+    Action,
+    EventKind,
+    OperatorCommand,
+    ProbeSummary,
+    RejectedCommand,
+    State,
+    StateSnapshot,
+)
 from .store import Store
 
 # Bounds the wait for the decision loop to rule on a command (it runs between events).
@@ -74,7 +81,7 @@ class Operators:
     deliver: Deliver            # onto the daemon's event queue
     audit: Auditor
     store: Store                # for the counters
-    monitor: Monitor            # for per-target loss and RTT
+    targets: Mapping[str, ProbeSummary]  # the probe loop's view of each target
     connected: Callable[[], bool]  # is MQTT connected
     _waiters: dict[int, asyncio.Future[Answer]] = field(default_factory=dict)
     _awaited: dict[Awaited, list[asyncio.Future[Answer]]] = field(default_factory=dict)
@@ -156,10 +163,9 @@ class Operators:
 
     def status(self, ctx: m.Context | None, snapshot: StateSnapshot | None) -> dict[str, Any]:
         snap = snapshot.as_dict() if snapshot else {"state": "starting"}
-        targets = {}
-        for t in self.monitor.targets:
-            loss, rtt = self.monitor.stats(t)
-            targets[t] = {"loss": round(loss, 3), "rtt_ms": rtt}
+        # the same view as the targets' MQTT summaries and metrics (paused on backup)
+        targets = {name: {k: v for k, v in s.as_dict().items() if k != "at"}
+                   for name, s in self.targets.items()}
         now = time.monotonic()
         return {
             **snap,

@@ -5,6 +5,11 @@ queue and per-target summaries to the publishers. Whether and from where the pri
 probed is the machine's `ProbePlan`, which the supervisor hands over after every step
 (`follow`): on the backup circuit the primary is unreachable through the router by
 design, so it is not probed unless a failback source is configured (auto mode).
+
+`targets` is the one view of each target that status, MQTT and metrics show: the last
+summary, or `paused` while the plan does not probe. A round still in flight when the
+plan changes is dropped: it went out over the old path (the backup circuit, once the
+router moved) and says nothing about the primary.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ import structlog
 
 from . import machine as m
 from .config import Config
-from .model import Circuit, LinkHealth
+from .model import Circuit, LinkHealth, ProbeSummary
 from .monitor import MailPathMonitor, Monitor
 from .probes.icmp import EchoResult, echo_all
 from .probes.smtp import smtp_probe
@@ -40,6 +45,7 @@ class ProbeLoop:
         self.publisher = publisher
         self.plan = m.ProbePlan(True, m.ProbeVia.PRIMARY)
         self.circuit = Circuit.UNKNOWN   # where the router is, for the recorded rounds
+        self.targets: dict[str, ProbeSummary] = {}   # the latest view of each target
         self._record: TextIO | None = None
         if cfg.primary.record is not None:
             try:
@@ -52,10 +58,19 @@ class ProbeLoop:
 
     def follow(self, decision: m.Decision) -> None:
         """The machine decided: probe as it plans, and forget moot evidence."""
+        paused = self.plan.probe and not decision.probe.probe
         self.plan = decision.probe
         self.circuit = decision.ctx.circuit
         if decision.reset_monitor:
             self.monitor.reset()
+        if paused:
+            now = datetime.now(UTC)
+            self._show([ProbeSummary.paused_at(t, now) for t in self.monitor.targets])
+
+    def _show(self, summaries: list[ProbeSummary]) -> None:
+        for summary in summaries:
+            self.targets[summary.name] = summary
+            self.publisher.probe(summary)
 
     def close(self) -> None:
         if self._record is not None:
@@ -70,7 +85,8 @@ class ProbeLoop:
     async def primary(self, privileged: bool) -> None:
         """Rounds every `primary.interval`; they overlap when timeout > interval."""
         p = self.cfg.primary
-        pending: list[tuple[float, asyncio.Task[tuple[EchoResult, ...]]]] = []  # (sent, round)
+        # (the plan it was sent under, when, the round)
+        pending: list[tuple[m.ProbePlan, float, asyncio.Task[tuple[EchoResult, ...]]]] = []
         loop = asyncio.get_running_loop()
         next_at = loop.time()
         try:
@@ -78,22 +94,23 @@ class ProbeLoop:
                 if self.plan.probe:
                     # each round is its own task; results are observed in the order the
                     # rounds started
-                    pending.append((time.monotonic(), asyncio.create_task(echo_all(
-                        list(p.targets), timeout=p.timeout, privileged=privileged,
-                        source=self._source()))))
+                    pending.append((self.plan, time.monotonic(), asyncio.create_task(
+                        echo_all(list(p.targets), timeout=p.timeout, privileged=privileged,
+                                 source=self._source()))))
                 next_at += p.interval
                 while (delay := next_at - loop.time()) > 0:
                     if not pending:
                         await asyncio.sleep(delay)
                         break
-                    done, _ = await asyncio.wait({pending[0][1]}, timeout=delay)
+                    done, _ = await asyncio.wait({pending[0][2]}, timeout=delay)
                     if done:
-                        sent, task = pending.pop(0)
-                        self.observe(task.result(), sent)
+                        plan, sent, task = pending.pop(0)
+                        if plan == self.plan:
+                            self.observe(task.result(), sent)
                 if next_at < loop.time() - p.interval:
                     next_at = loop.time()  # we fell behind (suspend): do not burst
         finally:
-            for _, task in pending:
+            for _, _, task in pending:
                 task.cancel()
 
     def observe(self, replies: tuple[EchoResult, ...], sent: float | None = None) -> None:
@@ -103,9 +120,7 @@ class ProbeLoop:
         for change in obs.changes:
             log.info("target answering" if change.ok else "target not answering",
                      target=change.target, error=change.error)
-        now = datetime.now(UTC)
-        for summary in self.monitor.summaries(now):
-            self.publisher.probe(summary)
+        self._show(self.monitor.summaries(datetime.now(UTC)))
         if obs.verdict is not None:
             if obs.verdict.link == LinkHealth.DOWN:
                 self.emit(m.PrimaryDown(obs.verdict.evidence))

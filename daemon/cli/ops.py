@@ -231,6 +231,9 @@ def _extras(status: dict[str, Any]) -> list[str]:
         for name, t in targets.items():
             if not isinstance(t, dict):
                 continue
+            if t.get("paused") is True:
+                lines.append(f"  {name:<16} paused (not probed on this circuit)")
+                continue
             loss, rtt = t.get("loss"), t.get("rtt_ms")
             loss_text = f"{loss:.0%}" if isinstance(loss, int | float) else "?"
             rtt_text = f"{rtt:.1f} ms" if isinstance(rtt, int | float) else "-"

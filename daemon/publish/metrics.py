@@ -14,6 +14,7 @@ and a lab with several daemons in one process never collide. Every series carrie
     dslfailover_probe_up{site,target}                   1 when the target is healthy
     dslfailover_probe_rtt_seconds{site,target}          mean RTT over the window (NaN: none)
     dslfailover_probe_loss_ratio{site,target}           loss over the window, 0..1
+                                  (the three probe series are absent while a target is paused)
     dslfailover_transitions_total{site,from,to,reason_kind}   reason_kind bounded, see below
     dslfailover_router_actions_total{site,target,result}      result: ok | error
     dslfailover_router_action_duration_seconds{site,target}   histogram
@@ -123,6 +124,12 @@ class Metrics:
 
     def observe_probe(self, summary: ProbeSummary) -> None:
         target = summary.name
+        if summary.paused or summary.loss is None:
+            # not probed now: no sample rather than the last one (a frozen probe_up=1)
+            for gauge in (self._probe_up, self._rtt, self._loss):
+                with contextlib.suppress(KeyError):
+                    gauge.remove(self.site, target)
+            return
         self._probe_up.labels(self.site, target).set(1 if summary.ok else 0)
         rtt = math.nan if summary.rtt_ms is None else summary.rtt_ms / 1000.0
         self._rtt.labels(self.site, target).set(rtt)

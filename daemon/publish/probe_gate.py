@@ -2,11 +2,12 @@
 
 A probe round every 0.5 s to 4 targets would be 8 retained publishes a second that no
 dashboard needs. A summary is released at once when it says something new: the first one
-of a target, `ok` flipped, or `loss` moved by at least `loss_step` from the last released
-value (a move, not a crossing of fixed marks, so a loss that wavers around 10 % is not
-published every round). Otherwise it is held, and the latest one held is released once
-`interval` seconds have passed since the last release: a new subscriber still gets the
-current value, at most `interval` old. `interval` 0 releases every summary.
+of a target, `ok` flipped (or the target paused or resumed), or `loss` moved by at
+least `loss_step` from the last released value (a move, not a crossing of fixed marks,
+so a loss that wavers around 10 % is not published every round). Otherwise it is held,
+and the latest one held is released once `interval` seconds have passed since the last
+release: a new subscriber still gets the current value, at most `interval` old.
+`interval` 0 releases every summary.
 """
 
 from __future__ import annotations
@@ -21,9 +22,15 @@ _LOSS_SLACK = 1e-9
 
 @dataclass(frozen=True, slots=True)
 class _Released:
-    ok: bool
-    loss: float
+    ok: bool | None     # None: paused
+    loss: float | None
     at: float      # monotonic seconds of the release
+
+
+def _loss_moved(old: float | None, new: float | None, step: float) -> bool:
+    if old is None or new is None:
+        return old is not new
+    return abs(new - old) >= step - _LOSS_SLACK
 
 
 class ProbeGate:
@@ -47,7 +54,7 @@ class ProbeGate:
         self._latest[key] = summary
         last = self._released.get(key)
         if (last is None or summary.ok != last.ok
-                or abs(summary.loss - last.loss) >= self.loss_step - _LOSS_SLACK
+                or _loss_moved(last.loss, summary.loss, self.loss_step)
                 or now - last.at >= self.interval):
             self._release(key, now)
             return True

@@ -29,8 +29,9 @@ STATUS = {
     "reason": "primary down: 3/3 targets lost for 4 rounds",
     "seq": 12,
     "version": "0.1.0",
-    "targets": {"203.0.113.1": {"loss": 1.0, "rtt_ms": None},
-                "192.0.2.53": {"loss": 0.05, "rtt_ms": 12.5}},
+    "targets": {"203.0.113.1": {"ok": False, "loss": 1.0, "rtt_ms": None},
+                "192.0.2.53": {"ok": True, "loss": 0.05, "rtt_ms": 12.5},
+                "198.51.100.7": {"ok": None, "loss": None, "rtt_ms": None, "paused": True}},
     "mqtt": {"connected": True},
     "process": {"rss_kb": 50176, "open_fds": 14, "threads": 2, "tasks": 9},
     "events": [
@@ -85,6 +86,7 @@ def test_status_prints_a_readable_summary(
     assert "reason:        primary down: 3/3 targets lost for 4 rounds" in lines
     assert "  203.0.113.1      loss 100%  rtt -" in lines
     assert "  192.0.2.53       loss   5%  rtt 12.5 ms" in lines
+    assert "  198.51.100.7     paused (not probed on this circuit)" in lines
     assert "mqtt:          connected" in lines
     assert "process:       rss 49.0 MB, 14 fds, 2 threads, 9 tasks" in lines
     assert ("  2026-11-25T03:59:58.250Z  #12 transition failing_over -> backup: "

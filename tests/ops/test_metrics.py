@@ -113,6 +113,16 @@ async def test_probe_rtt_and_loss_per_target() -> None:
     assert got[key("dslfailover_probe_up", target="192.0.2.53")] == 0.0
 
 
+async def test_a_paused_target_has_no_probe_samples_rather_than_its_last_ones() -> None:
+    metrics = Metrics("unixwiz")
+    at = datetime(2026, 11, 25, 4, 0, tzinfo=UTC)
+    metrics.observe_probe(ProbeSummary("203.0.113.1", True, 0.0, 12.5, at))
+    metrics.observe_probe(ProbeSummary.paused_at("203.0.113.1", at))
+    async with endpoint(metrics) as url:
+        got = await scrape(url)
+    assert not [k for k in got if dict(k[1]).get("target") == "203.0.113.1"]
+
+
 async def test_transitions_are_counted_by_from_to_and_reason_kind() -> None:
     metrics = Metrics("unixwiz")
     metrics.count_transition(State.PRIMARY, State.FAILING_OVER, "primary_down")

@@ -138,3 +138,10 @@ def test_interval_zero_releases_every_summary() -> None:
     g = ProbeGate(interval=0.0, loss_step=0.1)
     assert all(sent_now(g, "a", summary(rtt_ms=float(t)), t / 2) for t in range(10))
     assert g.delay(5.0) is None
+
+
+def test_a_target_paused_and_resumed_goes_out_at_once_both_times() -> None:
+    g = gate()
+    assert sent_now(g, "t", summary(), 0.0)
+    assert sent_now(g, "t", ProbeSummary.paused_at("t", AT), 1.0)
+    assert sent_now(g, "t", summary(), 2.0)
