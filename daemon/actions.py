@@ -122,8 +122,7 @@ class ActionRunner:
         ok = outcome.event.ok
         self.audit.emit(EventKind.ACTION, outcome.summary,
                         detail={"action": what, "ok": ok, "seconds": round(outcome.seconds, 3),
-                                **outcome.detail},
-                        level="info" if ok else "error")
+                                **outcome.detail})
         self.publisher.finished(Finished(action, outcome))
         self._set_intent(slot, None)
         self.deliver(outcome.event)

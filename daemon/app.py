@@ -190,7 +190,7 @@ class Daemon:
             self.audit.emit(EventKind.ACTION,
                             f"interrupted before it finished: {intent.get('what')} (started "
                             f"{intent.get('at')}); the router is read to decide where we are",
-                            detail={"interrupted": slot, **intent}, level="warning")
+                            detail={"interrupted": slot, **intent})
         if data.intent:
             data.intent = None
             self.store.save()

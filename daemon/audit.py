@@ -17,12 +17,27 @@ from .model import AuditEvent, EventKind, State, utcnow
 
 log = structlog.get_logger("dslfailover.audit")
 
-_LEVEL = {
-    EventKind.TRANSITION: "warning",
-    EventKind.ACTION: "info",
-    EventKind.PROBE_ALARM: "warning",
-    EventKind.COMMAND: "notice",
+# The level of every audit event, the same whatever its source (README "Read the
+# journal"): a failover, every alarm, failure and refused command is warning or higher;
+# routine transitions and accepted commands are notice; actions that went well are info.
+TRANSITION_LEVEL = {
+    State.FAILING_OVER: "warning", State.BACKUP: "warning", State.FAULT: "error",
+    State.PRIMARY: "notice", State.FAILING_BACK: "notice", State.HELD: "notice",
+    State.STARTING: "info",
 }
+
+
+def level_of(kind: EventKind, to_state: State | None, detail: dict[str, Any]) -> str:
+    """The table above, for one event."""
+    if kind == EventKind.TRANSITION:
+        return TRANSITION_LEVEL[to_state] if to_state is not None else "notice"
+    if kind == EventKind.ACTION:
+        if "interrupted" in detail:
+            return "warning"
+        return "error" if detail.get("ok") is False else "info"
+    if kind == EventKind.COMMAND:
+        return "warning" if detail.get("accepted") is False else "notice"
+    return "warning"   # probe alarms: the primary down or back, the mail path failing or ok
 
 Sink = Callable[[AuditEvent], None]
 Persist = Callable[[int], None]
@@ -40,14 +55,15 @@ class Auditor:
         self.recent: list[AuditEvent] = []   # the last few, for `dslfailover status`
 
     def emit(self, kind: EventKind, reason: str, *, from_state: State | None = None,
-             to_state: State | None = None, detail: dict[str, Any] | None = None,
-             level: str | None = None) -> AuditEvent:
+             to_state: State | None = None, detail: dict[str, Any] | None = None
+             ) -> AuditEvent:
         self.seq += 1
         self.persist(self.seq)
         event = AuditEvent(self.seq, utcnow(), kind, from_state, to_state, reason,
                            dict(detail or {}))
-        lvl = level or _LEVEL[kind]
-        log.log(_stdlib_level(lvl), reason, event_kind=kind.value, seq=event.seq,
+        lvl = level_of(kind, to_state, event.detail)
+        log.log(_stdlib_level(lvl), reason, audit_level=lvl, event_kind=kind.value,
+                seq=event.seq,
                 state_from=from_state.value if from_state else None,
                 state_to=to_state.value if to_state else None, reason=reason,
                 **{k: v for k, v in event.detail.items() if k not in _RESERVED})
@@ -60,7 +76,8 @@ class Auditor:
         return event
 
 
-_RESERVED = {"event", "event_kind", "seq", "state_from", "state_to", "reason", "level"}
+_RESERVED = {"event", "event_kind", "seq", "state_from", "state_to", "reason", "level",
+             "audit_level"}
 
 
 def _stdlib_level(name: str) -> int:

@@ -95,7 +95,7 @@ class Operators:
     def rejected(self, cmd: RejectedCommand) -> None:
         self.audit.emit(EventKind.COMMAND, f"command rejected from {cmd.source}: {cmd.why}",
                         detail={"source": cmd.source, "excerpt": cmd.excerpt,
-                                "accepted": False}, level="warning")
+                                "accepted": False})
 
     async def submit(self, cmd: OperatorCommand, wait: float | None = None) -> Answer:
         """Hand a command to the machine and wait for its verdict (control socket); with

@@ -45,6 +45,18 @@ def encode(fields: Mapping[str, object]) -> bytes:
     return bytes(out)
 
 
+def journal_reachable(path: str = JOURNAL_SOCKET) -> bool:
+    """Whether a journal listens on `path` (a datagram socket there that takes a connect)."""
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    try:
+        probe.connect(path)
+    except OSError:
+        return False
+    finally:
+        probe.close()
+    return True
+
+
 class JournalSender:
     def __init__(self, path: str = JOURNAL_SOCKET) -> None:
         self.path = path

@@ -16,7 +16,7 @@ from typing import Any, TextIO
 
 import structlog
 
-from .journal import PRIORITY, JournalSender, under_journald
+from .journal import JOURNAL_SOCKET, PRIORITY, JournalSender, journal_reachable, under_journald
 
 _SECRET_WORDS = ("password", "secret", "passphrase", "token", "private_key")
 
@@ -31,6 +31,15 @@ _JOURNAL_FIELDS = {
     "target": "TARGET",
     "step": "STEP",
 }
+
+
+def audit_level(_: Any, __: str, event_dict: MutableMapping[str, Any]
+                ) -> MutableMapping[str, Any]:
+    """An audit event's own level (`notice` has no stdlib method) replaces the method's."""
+    lvl = event_dict.pop("audit_level", None)
+    if lvl is not None:
+        event_dict["level"] = lvl
+    return event_dict
 
 
 def mask_secrets(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
@@ -79,9 +88,15 @@ def configure(fmt: str, level: str, *, site: str | None = None,
             fmt = "journal"
         else:
             fmt = "console" if stream.isatty() else "json"
+    if fmt == "journal" and journal is None and not journal_reachable(JOURNAL_SOCKET):
+        # asked for the journal where there is none: say so once, and log where it shows
+        print(f"dslfailover: log format journal: no journal at {JOURNAL_SOCKET}; "
+              "logging JSON lines to stderr instead", file=stream)
+        fmt = "json"
     processors: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
+        audit_level,
         mask_secrets,
     ]
     if fmt == "journal":

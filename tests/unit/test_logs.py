@@ -62,6 +62,47 @@ def test_audit_event_becomes_a_journal_entry_with_queryable_fields(
     assert fields["SYSLOG_IDENTIFIER"] == "dslfailover"
 
 
+# (kind, from, to, detail) -> journald PRIORITY: README "Read the journal"'s table
+LEVELS = [
+    (EventKind.TRANSITION, State.PRIMARY, State.FAILING_OVER, {}, "4"),
+    (EventKind.TRANSITION, State.FAILING_OVER, State.BACKUP, {}, "4"),
+    (EventKind.TRANSITION, State.FAILING_OVER, State.FAULT, {}, "3"),
+    (EventKind.TRANSITION, State.STARTING, State.PRIMARY, {}, "5"),
+    (EventKind.TRANSITION, State.HELD, State.PRIMARY, {}, "5"),
+    (EventKind.TRANSITION, State.BACKUP, State.FAILING_BACK, {}, "5"),
+    (EventKind.TRANSITION, State.PRIMARY, State.HELD, {}, "5"),
+    (EventKind.PROBE_ALARM, None, None, {}, "4"),
+    (EventKind.ACTION, None, None, {"ok": True}, "6"),
+    (EventKind.ACTION, None, None, {"ok": False}, "3"),
+    (EventKind.ACTION, None, None, {"interrupted": "router"}, "4"),
+    (EventKind.COMMAND, None, None, {"accepted": True, "source": "mqtt"}, "5"),
+    (EventKind.COMMAND, None, None, {"accepted": False, "source": "mqtt"}, "4"),
+    (EventKind.COMMAND, None, None, {"accepted": False, "source": "control uid=0"}, "4"),
+]
+
+
+@pytest.mark.parametrize(("kind", "old", "new", "detail", "priority"), LEVELS)
+def test_each_kind_of_event_has_its_documented_level_in_the_journal(
+        journal: socket.socket, kind: EventKind, old: State | None, new: State | None,
+        detail: dict[str, object], priority: str) -> None:
+    logs.configure("journal", "info", journal=JournalSender(journal.getsockname()))
+    Auditor().emit(kind, "x", from_state=old, to_state=new, detail=dict(detail))
+    assert parse_journal(journal.recv(65536))["PRIORITY"] == priority
+
+
+def test_journal_format_without_a_journal_says_so_once_and_logs_json(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setattr(logs, "JOURNAL_SOCKET", str(tmp_path / "no-journal"))
+    err = io.StringIO()
+    logs.configure("journal", "info", stream=err)
+    Auditor().emit(EventKind.PROBE_ALARM, "primary down")
+    Auditor().emit(EventKind.PROBE_ALARM, "primary up")
+    lines = err.getvalue().splitlines()
+    assert [line for line in lines if "no journal" in line] == [lines[0]]
+    assert [json.loads(line)["event"] for line in lines[1:]] == ["primary down", "primary up"]
+    structlog.reset_defaults()
+
+
 def test_multiline_values_use_the_binary_form(journal: socket.socket) -> None:
     JournalSender(journal.getsockname()).send({"MESSAGE": "a\nb", "X": "y"})
     assert parse_journal(journal.recv(65536)) == {"MESSAGE": "a\nb", "X": "y"}
