@@ -348,6 +348,9 @@ class LogConfig(_Section):
 
 class Config(_Section):
     site: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+    # set by `dslfailover lab up` in the configs it writes: such a config aims at the
+    # lab's addresses and runs only inside that lab's `inside` namespace (host_problems)
+    lab: Annotated[str, Field(pattern=r"^[a-z0-9]{1,10}$")] | None = None
     state_dir: Path = Path("/var/lib/dslfailover")
     primary: PrimaryConfig
     tunnel: TunnelConfig | None = None
@@ -545,9 +548,35 @@ def _foreign_address_problem(host: str | IPv4Address | None, field: str) -> str 
     return None
 
 
+def _lab_problem(lab: str | None) -> str | None:
+    """A lab's config outside that lab's `inside` namespace would probe and dial the
+    lab's addresses through this host's own routes: refused, naming the way in."""
+    if lab is None:
+        return None
+    from .lab.topology import Topology  # only for a lab's config
+
+    ns = Topology(lab).ns("inside")
+    how = f"run it there: ip netns exec {ns} dslfailover <command> -c <this config>"
+    try:
+        here, inside = os.stat("/proc/self/ns/net"), os.stat(f"/run/netns/{ns}")
+    except FileNotFoundError:
+        return (f"lab: this config is for lab {lab}, which is not up (no namespace {ns}); "
+                f"`dslfailover lab up --id {lab}` first, then {how}")
+    except OSError as exc:
+        return f"lab: cannot tell whether this is lab {lab}'s namespace ({exc}); {how}"
+    if (here.st_dev, here.st_ino) != (inside.st_dev, inside.st_ino):
+        return (f"lab: this config is for lab {lab} and aims at its addresses; this "
+                f"process is not in its namespace {ns}: {how}")
+    return None
+
+
 def host_problems(cfg: Config) -> list[str]:
     """What this host must already have for `cfg`: directories, the group, a free socket
-    path, the local addresses named. Checked by `check` and at start, not when used."""
+    path, the local addresses named, the lab's namespace for a lab's config. Checked by
+    `check` and at start, not when used."""
+    lab = _lab_problem(cfg.lab)
+    if lab is not None:
+        return [lab]   # the rest is about the lab's own paths and addresses
     problems = [p for p in (
         _directory_problem(cfg.state_dir, "state_dir"),
         _directory_problem(cfg.control.socket.parent, "control.socket"),

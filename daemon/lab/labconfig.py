@@ -82,6 +82,8 @@ def daemon_config(topo: Topology, paths: ConfigPaths, *, driver: str = "netopia-
         backup_mx["config_dir"] = mx_config_dir
     return {
         "site": f"lab-{topo.lab_id}",
+        # the marker: the daemon and `probe` refuse this config outside the lab
+        "lab": topo.lab_id,
         "state_dir": str(paths.state_dir),
         # the isp1 gateway first, then targets beyond it on the lab's "internet"
         "primary": {"targets": [str(a) for a in (PRIMARY.gateway.ip, *TARGETS)]},
