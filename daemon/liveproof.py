@@ -18,16 +18,20 @@ Both steps retry within one bound, `router.live_proof_timeout`; each echo waits
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Network
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from router_drivers import WanConfig
 
 from .model import Circuit
-from .probes.icmp import EchoResult, echo, echo_all
+
+if TYPE_CHECKING:
+    from .probes.icmp import EchoResult
+
+# asyncio and the ICMP probe are imported by the proof itself: the plans (`far_targets`,
+# `ProofPlan`) are also what `dslfailover check` prints, which must stay quick.
 
 # Least time between the starts of two attempts: an echo that fails at once ("network
 # unreachable" while the router's WAN is still coming up) is not retried in a busy loop.
@@ -66,6 +70,8 @@ class LiveProof:
 
     async def prove(self, circuit: Circuit, wan: WanConfig) -> ProofResult:
         """Prove `circuit` (on which the router now reports `wan`); never raises on no reply."""
+        import asyncio
+
         plan = self.plans[circuit]
         loop = asyncio.get_running_loop()
         started = loop.time()
@@ -107,6 +113,10 @@ class LiveProof:
                          counter: str) -> EchoResult:
         """Echo all `targets` at once, round after round, until one answers (the caller's
         timeout ends it)."""
+        import asyncio
+
+        from .probes.icmp import echo, echo_all
+
         loop = asyncio.get_running_loop()
         while True:
             began = loop.time()

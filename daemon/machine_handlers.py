@@ -185,7 +185,7 @@ def _mx_done(b: Builder, ev: MxResult) -> MxJob | None:
         b.set(flushed=ev.ok)
         if ev.ok and first and b.ctx.cfg.reflush_after > 0:
             b.set(reflush_at=b.now + b.ctx.cfg.reflush_after)
-        b.note(EventKind.ACTION, "queue flushed" if ev.ok else f"flush failed: {ev.detail}")
+        # no note: the action's own audit ("backup MX queue flushed (...)") says it
     else:
         mail = MailPath.OK if ev.ok else MailPath.FAILING
         if _alarming(b.ctx.mail_path, mail):

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import random
 import sys
 from collections import deque
@@ -26,11 +27,19 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import aiomqtt
-from rich.console import Console, Group, RenderableType
-from rich.live import Live
-from rich.table import Table
-from rich.text import Text
+try:
+    import aiomqtt
+    from rich.console import Console, Group, RenderableType
+    from rich.live import Live
+    from rich.table import Table
+    from rich.text import Text
+except ImportError as exc:  # system Python without the extra: say what to install
+    sys.exit(f"dashboard: needs rich and aiomqtt ({exc.name} is missing): "
+             "pip install 'dslfailover[dashboard]', or run it with the project's "
+             ".venv/bin/python")
+
+# Without a terminal (--once into a pipe or a file) rich would wrap at 80 columns.
+PIPE_WIDTH = 160
 
 STATES = ("starting", "primary", "failing_over", "backup", "failing_back", "held", "fault")
 CIRCUITS = ("primary", "backup", "unknown")
@@ -319,7 +328,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--wait", type=_positive(float), default=1.0,
                         help="with --once: seconds to collect messages (default 1.0)")
     args = parser.parse_args(argv)
-    console = Console()
+    piped = not sys.stdout.isatty() and "COLUMNS" not in os.environ
+    console = Console(width=PIPE_WIDTH) if piped else Console()
     try:
         return asyncio.run(snapshot(args, console) if args.once else live(args, console))
     except KeyboardInterrupt:

@@ -3,7 +3,7 @@
 A library used by the daemon; it never imports `daemon`.
 """
 
-from .base import RouterDriver, RouterSettings, Secret, WanConfig
+from .base import RouterDriver, RouterReading, RouterSettings, Secret, WanConfig
 from .errors import (
     RouterAuthError,
     RouterConnectError,
@@ -14,7 +14,6 @@ from .errors import (
     RouterTimeout,
 )
 from .registry import DIALOGUES, DRIVERS, DriverName, create_driver
-from .skeleton import RouterReading
 
 __all__ = [
     "DIALOGUES",

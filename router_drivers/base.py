@@ -12,10 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
-
-if TYPE_CHECKING:
-    from .skeleton import RouterReading
+from typing import Any, Protocol, runtime_checkable
 
 
 class Secret:
@@ -93,6 +90,22 @@ class RouterSettings:
     netns: str | None = None
     # dry-run driver: the config it pretends the router has at start
     initial: WanConfig | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RouterReading:
+    """What the router runs and, where its console shows it, what it has saved."""
+
+    running: WanConfig
+    saved: WanConfig | None = None  # None: this console cannot show its saved config
+
+    def at(self, target: WanConfig) -> bool:
+        return self.running == target and self.saved in (None, target)
+
+    def __str__(self) -> str:
+        if self.saved is None or self.saved == self.running:
+            return f"runs {self.running}" + ("" if self.saved is None else " (saved too)")
+        return f"runs {self.running} but saves {self.saved}"
 
 
 @runtime_checkable

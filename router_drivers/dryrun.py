@@ -9,9 +9,9 @@ import contextlib
 
 import structlog
 
-from .base import RouterSettings, WanConfig
+from .base import RouterReading, RouterSettings, WanConfig
 from .errors import RouterError
-from .skeleton import ApplySkeleton, RouterReading, no_session
+from .skeleton import ApplySkeleton, no_session
 
 log = structlog.get_logger(__name__)
 

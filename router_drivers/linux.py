@@ -10,8 +10,8 @@ from __future__ import annotations
 import contextlib
 
 from . import iproute
-from .base import RouterSettings, WanConfig
-from .skeleton import ApplySkeleton, RouterReading, no_session
+from .base import RouterReading, RouterSettings, WanConfig
+from .skeleton import ApplySkeleton, no_session
 
 
 class LinuxDriver(ApplySkeleton[None]):

@@ -14,7 +14,7 @@ import contextlib
 from collections.abc import AsyncIterator
 
 from . import dialogue
-from .base import RouterSettings, WanConfig
+from .base import RouterReading, RouterSettings, WanConfig
 from .errors import (
     RouterAuthError,
     RouterConnectError,
@@ -23,7 +23,7 @@ from .errors import (
     RouterTimeout,
 )
 from .parsers import parse_cli_wan, parse_saved
-from .skeleton import ApplySkeleton, RouterReading
+from .skeleton import ApplySkeleton
 from .telnet import TelnetSession, TextDialogue
 from .transcript import MASK
 

@@ -18,7 +18,7 @@ import contextlib
 from collections.abc import AsyncIterator
 
 from . import dialogue
-from .base import RouterSettings, WanConfig
+from .base import RouterReading, RouterSettings, WanConfig
 from .errors import (
     RouterConnectError,
     RouterError,
@@ -28,7 +28,7 @@ from .errors import (
 from .menu_walk import MenuWalker, menu_drawn, parked
 from .parsers import parse_menu_wan
 from .screen import ScreenDialogue, ScreenView, norm
-from .skeleton import ApplySkeleton, RouterReading
+from .skeleton import ApplySkeleton
 from .telnet import TelnetSession
 
 KEYS = ("address", "netmask", "gateway")

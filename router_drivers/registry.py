@@ -10,14 +10,14 @@ from collections.abc import Callable
 from typing import Literal
 
 from .base import RouterDriver, RouterSettings
-from .dryrun import DryRunDriver
 
 DriverFactory = Callable[[RouterSettings], RouterDriver]
 DriverName = Literal["netopia-menu", "netopia-cli", "ssh", "linux", "dry-run"]
 
 
 # Each driver's module is imported only when that driver is used: the SSH driver pulls in
-# asyncssh and cryptography (~17 MB of RSS) that a telnet-only daemon never needs.
+# asyncssh and cryptography (~17 MB of RSS) that a telnet-only daemon never needs, and
+# the config (which reads this registry) stays quick to import for the CLI.
 def _netopia_menu(settings: RouterSettings) -> RouterDriver:
     from .netopia_menu import NetopiaMenuDriver
 
@@ -42,12 +42,18 @@ def _linux(settings: RouterSettings) -> RouterDriver:
     return LinuxDriver(settings)
 
 
+def _dry_run(settings: RouterSettings) -> RouterDriver:
+    from .dryrun import DryRunDriver
+
+    return DryRunDriver(settings)
+
+
 DRIVERS: dict[str, DriverFactory] = {
     "netopia-menu": _netopia_menu,
     "netopia-cli": _netopia_cli,
     "ssh": _ssh,
     "linux": _linux,
-    "dry-run": DryRunDriver,
+    "dry-run": _dry_run,
 }
 
 

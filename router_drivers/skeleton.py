@@ -23,12 +23,11 @@ import contextlib
 import time
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 import structlog
 
-from .base import RouterSettings, WanConfig
+from .base import RouterReading, RouterSettings, WanConfig
 from .errors import RouterConnectError, RouterError, RouterMismatch, RouterTimeout
 from .transcript import Masker, Transcript
 
@@ -40,22 +39,6 @@ log = structlog.get_logger(__name__)
 RECONNECT_FIRST, RECONNECT_MAX = 0.05, 0.1
 
 S = TypeVar("S")
-
-
-@dataclass(frozen=True, slots=True)
-class RouterReading:
-    """What the router runs and, where its console shows it, what it has saved."""
-
-    running: WanConfig
-    saved: WanConfig | None = None  # None: this console cannot show its saved config
-
-    def at(self, target: WanConfig) -> bool:
-        return self.running == target and self.saved in (None, target)
-
-    def __str__(self) -> str:
-        if self.saved is None or self.saved == self.running:
-            return f"runs {self.running}" + ("" if self.saved is None else " (saved too)")
-        return f"runs {self.running} but saves {self.saved}"
 
 
 class ApplySkeleton(ABC, Generic[S]):

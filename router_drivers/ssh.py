@@ -19,7 +19,7 @@ from ipaddress import AddressValueError, IPv4Address, IPv4Network
 import asyncssh
 
 from . import dialogue
-from .base import RouterSettings, WanConfig
+from .base import RouterReading, RouterSettings, WanConfig
 from .errors import (
     RouterAuthError,
     RouterConnectError,
@@ -27,7 +27,7 @@ from .errors import (
     RouterRefused,
     RouterTimeout,
 )
-from .skeleton import ApplySkeleton, RouterReading
+from .skeleton import ApplySkeleton
 from .ssh_shell import SshShell
 from .telnet import TextDialogue
 

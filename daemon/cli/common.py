@@ -6,17 +6,13 @@ import argparse
 import json
 import sys
 from collections.abc import Callable
-from typing import Any, NoReturn, TypeAlias
+from typing import TYPE_CHECKING, Any, NoReturn, TypeAlias
 
-from ..config import (
-    EXIT_CONFIG,
-    Config,
-    ConfigError,
-    Secrets,
-    config_path,
-    load_config,
-    load_secrets,
-)
+if TYPE_CHECKING:
+    from ..config import Config, ConfigError, Secrets
+
+# The config (pydantic) is imported when a command loads one, not to build the parser:
+# `dslfailover --help` imports the CLI modules only.
 
 
 def add_config_arg(parser: argparse.ArgumentParser) -> None:
@@ -48,6 +44,8 @@ def add_json_arg(parser: argparse.ArgumentParser, help: str = "machine-readable 
 
 
 def config_error_exit(err: ConfigError) -> NoReturn:
+    from ..config import EXIT_CONFIG
+
     for line in err.problems:
         print(line, file=sys.stderr)
     print(f"dslfailover: {err.source}: {len(err.problems)} problem(s); see above",
@@ -57,7 +55,18 @@ def config_error_exit(err: ConfigError) -> NoReturn:
 
 def load_or_exit(args: argparse.Namespace, *, secrets: bool = True) -> tuple[Config, Secrets]:
     """Load and validate the config (and its secrets); on any problem exit 78."""
+    from ..config import ConfigError, Secrets, config_path, load_config, load_secrets
+
     path = config_path(args.config)
+    if not path.exists() and args.config is None:
+        # no -c and nothing at the default: say where it looked and how to point elsewhere
+        print(f"dslfailover: no config at {path} (give -c FILE or set "
+              "$DSLFAILOVER_CONFIG" + (", or --socket PATH for the daemon's control socket"
+                                      if hasattr(args, "socket") else "") + ")",
+              file=sys.stderr)
+        from ..config import EXIT_CONFIG
+
+        sys.exit(EXIT_CONFIG)
     try:
         cfg = load_config(path)
     except ConfigError as err:

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
+from typing import TYPE_CHECKING
 
-from postfix_sync import Check
-
-from ..config import Config, Secrets, config_path
 from .common import Subcommands, add_command, add_json_arg, load_or_exit, print_json
+
+if TYPE_CHECKING:
+    from postfix_sync import Check
+
+    from ..config import Config, Secrets
 
 EXIT_NOPERM = 77  # EX_NOPERM: no way to send ICMP (systemd does not restart on it)
 
@@ -67,6 +69,8 @@ def _live_proof_line(cfg: Config) -> str:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    from ..config import config_path
+
     cfg, secrets = load_or_exit(args)
     p, r = cfg.primary, cfg.router
     worst = (p.down_after - 1) * p.interval + p.interval + p.timeout
@@ -89,10 +93,14 @@ def cmd_check(args: argparse.Namespace) -> int:
                             f"{'on' if cfg.backup_mx.repair else 'off'}"
                             if cfg.backup_mx else "off"),
         "mqtt          " + (f"{cfg.mqtt.host}:{cfg.mqtt.port}"
-                            f"{' tls' if cfg.mqtt.tls else ''}, commands "
-                            f"{'on' if cfg.mqtt.commands else 'off'}, probes on change or "
-                            f"every {cfg.mqtt.probe_interval:g}s"
+                            f"{' tls' if cfg.mqtt.tls else ''} under {cfg.mqtt_prefix}/, "
+                            f"commands {'on' if cfg.mqtt.commands else 'off'}, probes on "
+                            f"change or every {cfg.mqtt.probe_interval:g}s"
                             if cfg.mqtt.enabled else "off"),
+        "discovery     " + (f"Home Assistant under {cfg.mqtt.discovery_prefix}/"
+                            if cfg.mqtt.enabled and cfg.mqtt.discovery else "off"),
+        "metrics       " + (f"http://{cfg.metrics.host}:{cfg.metrics.port}/metrics"
+                            if cfg.metrics.enabled else "off"),
         f"failback      {cfg.failback.mode}, hold-down {cfg.failback.hold_down:g}s "
         f"(up to {cfg.failback.hold_down_max:g}s when flapping)",
         f"state         {cfg.state_dir}; control socket {cfg.control.socket}",
@@ -123,7 +131,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 async def run_probes(cfg: Config, secrets: Secrets) -> list[Check]:
-    from postfix_sync import MxError
+    import asyncio
+
+    from postfix_sync import Check, MxError
     from router_drivers import RouterError, create_driver
 
     from ..executor import RemoteMx, classify
@@ -168,6 +178,8 @@ async def run_probes(cfg: Config, secrets: Secrets) -> list[Check]:
 
 
 def cmd_probe(args: argparse.Namespace) -> int:
+    import asyncio
+
     cfg, secrets = load_or_exit(args)
     checks = asyncio.run(run_probes(cfg, secrets))
     ok = all(c.ok for c in checks)

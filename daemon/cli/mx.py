@@ -7,15 +7,13 @@ failed (with a message saying which); 78 the config is unusable.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from postfix_sync import MxConnectError, MxError, MxSettings, VerifyReport
-
-from ..config import EXIT_CONFIG
-from ..wiring import mx_settings
 from .common import Subcommands, add_command, add_json_arg, load_or_exit, print_json
+
+if TYPE_CHECKING:
+    from postfix_sync import MxSettings, VerifyReport
 
 EXIT_FAILED = 1
 
@@ -42,6 +40,9 @@ def register(sub: Subcommands) -> None:
 
 
 def _settings(args: argparse.Namespace) -> MxSettings:
+    from ..config import EXIT_CONFIG
+    from ..wiring import mx_settings
+
     cfg, _ = load_or_exit(args)
     settings = mx_settings(cfg)
     if settings is None:
@@ -52,6 +53,10 @@ def _settings(args: argparse.Namespace) -> MxSettings:
 
 
 def _handler(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from postfix_sync import MxConnectError, MxError
+
     settings = _settings(args)
     try:
         return asyncio.run(_run(args, settings))

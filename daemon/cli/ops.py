@@ -16,13 +16,12 @@ made no sense; 77 no permission on the socket; 78 the config is unusable.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ..control import ControlError, ControlPermissionError, ControlProtocolError, request
+from ..control.protocol import ControlError, ControlPermissionError, ControlProtocolError
 from ..model import Action
 from .common import Subcommands, add_command, add_json_arg, load_or_exit, print_json
 from .mx import show_verify_dict
@@ -102,6 +101,10 @@ _EXIT_FOR: tuple[tuple[type[ControlError], int], ...] = (
 
 def _ask(path: Path, message: dict[str, Any], timeout: float) -> dict[str, Any] | int:
     """The daemon's answer, or the exit code after printing why there is none."""
+    import asyncio
+
+    from ..control.client import request
+
     try:
         return asyncio.run(request(path, message, timeout=timeout))
     except ControlError as err:

@@ -9,18 +9,20 @@ differs: the message on stderr names the step); 78 the config is unusable.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 from collections.abc import Coroutine
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from router_drivers import RouterDriver, RouterError, RouterReading, WanConfig, create_driver
 
-from ..config import EXIT_CONFIG, Config
-from ..executor import classify
-from ..wiring import router_settings
 from .common import Subcommands, add_command, add_json_arg, load_or_exit, print_json
+
+if TYPE_CHECKING:
+    from ..config import Config
+
+# The config, the executor and asyncio are imported by the handlers, not to build the
+# parser (`dslfailover --help` stays quick).
 
 EXIT_FAILED = 1
 T = TypeVar("T")
@@ -64,6 +66,9 @@ def _add_transcript_arg(parser: argparse.ArgumentParser) -> None:
 
 
 def _driver(args: argparse.Namespace) -> tuple[Config, RouterDriver]:
+    from ..config import EXIT_CONFIG
+    from ..wiring import router_settings
+
     cfg, secrets = load_or_exit(args)
     try:
         driver = create_driver(cfg.router.driver, router_settings(cfg, secrets))
@@ -75,6 +80,8 @@ def _driver(args: argparse.Namespace) -> tuple[Config, RouterDriver]:
 
 def _circuit(cfg: Config, wan: WanConfig) -> str:
     """Which circuit `wan` is, by the executor's rule (`classify`)."""
+    from ..executor import classify
+
     return classify(wan, cfg.router.primary.wan(), cfg.router.backup.wan()).value
 
 
@@ -94,6 +101,8 @@ def _fail(driver: RouterDriver, args: argparse.Namespace, exc: RouterError) -> i
 
 async def _bounded(cfg: Config, coro: Coroutine[Any, Any, T], times: int = 1) -> T:
     """`coro` within `times` x router.action_timeout (explore walks many screens)."""
+    import asyncio
+
     limit = cfg.router.action_timeout * times
     try:
         async with asyncio.timeout(limit):
@@ -104,6 +113,8 @@ async def _bounded(cfg: Config, coro: Coroutine[Any, Any, T], times: int = 1) ->
 
 
 def _show(args: argparse.Namespace) -> int:
+    import asyncio
+
     cfg, driver = _driver(args)
     try:
         reading: RouterReading = asyncio.run(_bounded(cfg, driver.read_state()))
@@ -129,6 +140,8 @@ def _show(args: argparse.Namespace) -> int:
 
 
 def _apply(args: argparse.Namespace) -> int:
+    import asyncio
+
     cfg, driver = _driver(args)
     target = getattr(cfg.router, args.circuit).wan()
     try:
@@ -154,9 +167,14 @@ def _apply(args: argparse.Namespace) -> int:
 
 
 def _explore(args: argparse.Namespace) -> int:
+    import asyncio
+
     import tomli_w
 
     from router_drivers.explore import Exploration, explore_cli, explore_menu
+
+    from ..config import EXIT_CONFIG
+    from ..wiring import router_settings
 
     cfg, secrets = load_or_exit(args)
     settings = router_settings(cfg, secrets)

@@ -6,7 +6,8 @@
     commands  the one schema of an operator command (MQTT and the socket), excerpts
 """
 
-from .client import request
+from typing import TYPE_CHECKING, Any
+
 from .protocol import (
     ControlError,
     ControlPermissionError,
@@ -25,3 +26,17 @@ __all__ = [
     "ControlUnavailable",
     "request",
 ]
+
+
+if TYPE_CHECKING:
+    from .client import request
+
+
+def __getattr__(name: str) -> Any:
+    # the client (asyncio) only when asked for: the CLI imports the protocol's errors
+    # to build its parser and exit codes
+    if name == "request":
+        from .client import request
+
+        return request
+    raise AttributeError(name)

@@ -11,27 +11,33 @@
     lab wan primary|backup         address the router's WAN by hand (and re-key the tunnel)
     lab exec ROLE -- CMD ...       run a command in one of the lab's namespaces
     lab down [--all]               remove everything (also after a crash)
+
+Every action takes --id ID: which lab (1-10 of a-z0-9; default $DSLFAILOVER_LAB, else
+'lab'), so that several labs can live on one machine.
+
+Only the argument parser is built at import: the lab itself (asyncio, the namespaces,
+the emulator and the services) is imported when an action runs, so `--help` stays quick.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import sys
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..cli.common import print_json
-from .netns import LabError, netns_list
-from .site import DEFAULT_ID, DEFAULT_ROUTER_RESTART, Lab
-from .topology import NS_PREFIX, ROLES, lab_ids
+from .topology import DEFAULT_ID, DEFAULT_ROUTER_RESTART, NS_PREFIX, ROLES, lab_ids
 
-Handler = Callable[[Lab, argparse.Namespace], Coroutine[Any, Any, int]]
+if TYPE_CHECKING:
+    from .site import Lab
+
+Handler = Callable[["Lab", argparse.Namespace], Coroutine[Any, Any, int]]
 
 
 def _print_status(st: dict[str, Any]) -> None:
-    print(f"lab {st['id']}: {'up' if st['up'] else 'not up'}")
+    print(f"lab {st['id']!r}: {'up' if st['up'] else 'not up'}")
     for ns, exists in st["namespaces"].items():
         print(f"  netns {ns}: {'present' if exists else 'MISSING'}")
     for p in st["processes"]:
@@ -65,7 +71,7 @@ def _print_status(st: dict[str, Any]) -> None:
 
 async def _up(lab: Lab, args: argparse.Namespace) -> int:
     await lab.up()
-    print(f"lab {lab.lab_id} is up; daemon config: {lab.config_path}")
+    print(f"lab {lab.lab_id!r} is up; daemon config: {lab.config_path}")
     if not lab.with_services:
         print("no services: the config's router and backup MX have nothing to answer")
     print(f"run the daemon: ip netns exec {lab.ns('inside')} dslfailover run "
@@ -74,6 +80,9 @@ async def _up(lab: Lab, args: argparse.Namespace) -> int:
 
 
 async def _down(lab: Lab, args: argparse.Namespace) -> int:
+    from .netns import netns_list
+    from .site import Lab
+
     labs = [lab]
     if args.all:
         ids = lab_ids(await netns_list())
@@ -82,7 +91,7 @@ async def _down(lab: Lab, args: argparse.Namespace) -> int:
         labs = [Lab(i, root=lab.root) for i in sorted(ids)]
     for each in labs:
         removed = await each.down()
-        print(f"lab {each.lab_id}: removed {len(removed)} item(s)")
+        print(f"lab {each.lab_id!r}: removed {len(removed)} item(s)")
         for item in removed:
             print(f"  {item}")
     return 0
@@ -99,40 +108,40 @@ async def _status(lab: Lab, args: argparse.Namespace) -> int:
 
 async def _cut(lab: Lab, args: argparse.Namespace) -> int:
     await lab.cut()
-    print(f"lab {lab.lab_id}: primary circuit cut (isp1 link down)")
+    print(f"lab {lab.lab_id!r}: primary circuit cut (isp1 link down)")
     return 0
 
 
 async def _restore(lab: Lab, args: argparse.Namespace) -> int:
     await lab.restore()
-    print(f"lab {lab.lab_id}: primary circuit restored")
+    print(f"lab {lab.lab_id!r}: primary circuit restored")
     return 0
 
 
 async def _loss(lab: Lab, args: argparse.Namespace) -> int:
     await lab.set_loss(args.percent)
-    print(f"lab {lab.lab_id}: {args.percent}% ICMP loss on the primary path")
+    print(f"lab {lab.lab_id!r}: {args.percent}% ICMP loss on the primary path")
     return 0
 
 
 async def _flap(lab: Lab, args: argparse.Namespace) -> int:
-    print(f"lab {lab.lab_id}: flapping the primary {args.times} time(s) "
+    print(f"lab {lab.lab_id!r}: flapping the primary {args.times} time(s) "
           f"({args.down:g}s down, {args.up:g}s up)", flush=True)
     await lab.flap(args.times, args.down, args.up)
-    print(f"lab {lab.lab_id}: primary circuit restored")
+    print(f"lab {lab.lab_id!r}: primary circuit restored")
     return 0
 
 
 async def _send(lab: Lab, args: argparse.Namespace) -> int:
     await lab.send_to_backup_mx(args.subject)
-    print(f"lab {lab.lab_id}: sent {args.subject!r} to the backup MX; our sink has "
+    print(f"lab {lab.lab_id!r}: sent {args.subject!r} to the backup MX; our sink has "
           f"{len(lab.sink_messages())} message(s) so far")
     return 0
 
 
 async def _wan(lab: Lab, args: argparse.Namespace) -> int:
     await lab.set_wan(args.circuit, rekey_tunnel=not args.no_rekey)
-    print(f"lab {lab.lab_id}: router WAN on the {args.circuit} circuit"
+    print(f"lab {lab.lab_id!r}: router WAN on the {args.circuit} circuit"
           + ("" if not args.no_rekey else " (tunnel not re-keyed)"))
     return 0
 
@@ -140,6 +149,8 @@ async def _wan(lab: Lab, args: argparse.Namespace) -> int:
 async def _exec(lab: Lab, args: argparse.Namespace) -> int:
     argv = [a for a in args.argv if a != "--"] if args.argv[:1] == ["--"] else args.argv
     if not argv:
+        from .netns import LabError
+
         raise LabError("lab exec: no command given")
     # replace this process: the command gets the terminal, signals and exit code
     os.execvp("ip", ["ip", "netns", "exec", lab.ns(args.role), *argv])  # noqa: S606
@@ -150,6 +161,11 @@ def _run(handler: Handler) -> Callable[[argparse.Namespace], int]:
         if os.geteuid() != 0:
             print("dslfailover lab: needs root (network namespaces, nftables)", file=sys.stderr)
             return 1
+        import asyncio
+
+        from .netns import LabError
+        from .site import Lab
+
         try:
             lab = Lab(args.id, services=not getattr(args, "no_services", False),
                       console=getattr(args, "console", "cli"),

@@ -31,6 +31,8 @@ from .netns import CommandResult, LabError
 from .rekey import rekey_command
 from .spawn import STOP_GRACE, SpawnedProcess, Spawner
 from .statefile import StateFile
+from .topology import DEFAULT_ID as DEFAULT_ID
+from .topology import DEFAULT_ROUTER_RESTART as DEFAULT_ROUTER_RESTART
 from .topology import (
     ROLES,
     ROUTER_CONTROL,
@@ -42,15 +44,11 @@ from .topology import (
 )
 
 DEFAULT_ROOT = Path("/run/dslfailover-lab")
-DEFAULT_ID = "lab"
 # Bounds the router emulator's start, from spawn to listening on its telnet port.
 ROUTER_START_TIMEOUT = 15.0
 # Bounds the services' start (sink, mosquitto, sshd, Postfix: Postfix alone may take 20 s).
 SERVICES_START_TIMEOUT = 45.0
 ROUTER_CONSOLES = {"cli": "netopia-cli", "menu": "netopia-menu"}
-# How long the lab's router is away when it restarts to apply a saved change (its
-# emulator's --restart-delay): a plausible real figure. Tests and the demo pass less.
-DEFAULT_ROUTER_RESTART = 20.0
 
 
 def new_lab_id() -> str:

@@ -39,6 +39,10 @@ from typing import Literal
 from router_drivers import WanConfig
 
 NS_PREFIX = "dslf-"
+DEFAULT_ID = "lab"
+# How long the lab's router is away when it restarts to apply a saved change (its
+# emulator's --restart-delay): a plausible real figure. Tests and the demo pass less.
+DEFAULT_ROUTER_RESTART = 20.0
 ROLES = ("inside", "router", "wan", "isp1", "isp2", "internet", "remote")
 _LAB_ID = re.compile(r"^[a-z0-9]{1,10}$")
 IFNAMSIZ = 15  # the kernel's limit on interface names (16 bytes with the NUL)

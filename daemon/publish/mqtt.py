@@ -161,8 +161,10 @@ class MqttPublisher:
                     return   # stopped while connecting: the attempt is abandoned (finally)
                 was_connected = True
                 self._connected = True
+                # no [mqtt] client_id: the broker assigns one, which paho does not tell us
                 log.info("mqtt_connected", broker=self._where,
-                         client_id=client.identifier, failed_attempts=failures)
+                         client_id=client.identifier or "(assigned by the broker)",
+                         failed_attempts=failures)
                 last_problem, failures, backoff = None, 0, self.backoff_initial
                 await self._session(client, stop)
                 said_goodbye = True

@@ -212,6 +212,17 @@ def test_bad_config_exits_78_naming_the_field(
     assert "control.socket:" in err
 
 
+def test_status_without_a_config_says_where_it_looked_and_what_to_give(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("DSLFAILOVER_CONFIG", str(tmp_path / "none.toml"))
+    code, _, err = run(["status"], capsys)
+    assert code == 78
+    assert err == (f"dslfailover: no config at {tmp_path / 'none.toml'} (give -c FILE or "
+                   "set $DSLFAILOVER_CONFIG, or --socket PATH for the daemon's control "
+                   "socket)\n")
+
+
 def test_socket_option_needs_no_config(
         recorder: Recorder, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     sock = tmp_path / "other.sock"

@@ -121,3 +121,30 @@ async def test_unreachable_broker_exits_69(root: str) -> None:
     code, _, err = await finish(await start(free_port(), root))
     assert code == 69
     assert "cannot reach the broker at 127.0.0.1:" in err
+
+
+async def test_without_rich_and_aiomqtt_it_says_what_to_install() -> None:
+    # -S: no site-packages, as a system Python without the [dashboard] extra
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-S", str(DASHBOARD), "--once",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    code, _, err = await finish(proc)
+    assert code == 1
+    assert "dashboard: needs rich and aiomqtt" in err
+    assert "pip install 'dslfailover[dashboard]'" in err
+    assert "Traceback" not in err
+
+
+async def test_once_into_a_pipe_is_not_squeezed_to_80_columns(
+        broker: Mosquitto, root: str) -> None:
+    long_reason = "primary down: " + "x" * 100
+    await publish(broker, (f"{root}/s1/state", json.dumps(
+        {**STATE, "reason": long_reason}).encode(), True))
+    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, str(DASHBOARD), "--host", "127.0.0.1", "--port", str(broker.port),
+        "--root", root, "--once", env={**env, "NO_COLOR": "1"},
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    code, out, err = await finish(proc)
+    assert code == 0, err
+    assert max(len(line) for line in out.splitlines()) > 80

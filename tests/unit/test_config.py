@@ -49,6 +49,17 @@ def test_the_example_is_valid(capsys: pytest.CaptureFixture[str]) -> None:
     assert "config ok" in capsys.readouterr().out
 
 
+def test_check_summarises_mqtt_discovery_and_metrics(
+        example: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = rewritten(example, mqtt={"discovery": True, "prefix": "office/site"},
+                     metrics={"enabled": True, "host": "127.0.0.1", "port": 9468})
+    assert main(["check", "-c", str(path)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert any(line.startswith("mqtt ") and "under office/site/" in line for line in lines)
+    assert "discovery     Home Assistant under homeassistant/" in lines
+    assert "metrics       http://127.0.0.1:9468/metrics" in lines
+
+
 def test_check_never_prints_the_router_password(
         example: Path, capsys: pytest.CaptureFixture[str]) -> None:
     secret = (example.parent / "router.password").read_text().strip()
