@@ -12,7 +12,6 @@ import grp
 import os
 import re
 import socket
-import tomllib
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, ip_address
 from pathlib import Path
@@ -33,8 +32,12 @@ from router_drivers import DIALOGUES, DriverName, Secret, WanConfig
 from router_drivers.dialogue import Dialogue, restarts
 from router_drivers.dialogue import validate as validate_dialogue
 
-DEFAULT_CONFIG = Path("/etc/dslfailover/dslfailover.toml")
-EXIT_CONFIG = 78  # EX_CONFIG from sysexits.h; systemd's RestartPreventExitStatus=78
+# the file's own side (where, its TOML, its errors, the control socket's default)
+from .config_file import DEFAULT_CONFIG as DEFAULT_CONFIG
+from .config_file import DEFAULT_SOCKET, parse_toml, read_text, socket_path_problem
+from .config_file import EXIT_CONFIG as EXIT_CONFIG
+from .config_file import ConfigError as ConfigError
+from .config_file import config_path as config_path
 
 
 class _Section(BaseModel):
@@ -317,21 +320,16 @@ class ActionsConfig(_Section):
     mx_timeout: Seconds = 60.0     # bounds one verify/repair/flush
 
 
-# sun_path is 108 bytes with the terminating NUL: a longer path cannot be bound
-UNIX_PATH_MAX = 107
-
-
 class ControlConfig(_Section):
-    socket: Path = Path("/run/dslfailover/control.sock")
+    socket: Path = DEFAULT_SOCKET
     group: str | None = None
 
     @field_validator("socket")
     @classmethod
     def _bindable(cls, value: Path) -> Path:
-        size = len(os.fsencode(value))
-        if size > UNIX_PATH_MAX:
-            raise ValueError(f"{size} bytes long: a unix socket path has at most "
-                             f"{UNIX_PATH_MAX}")
+        problem = socket_path_problem(value)
+        if problem is not None:
+            raise ValueError(problem)
         return value
 
 
@@ -376,15 +374,6 @@ class Secrets:
     mqtt_password: Secret | None = None
 
 
-class ConfigError(Exception):
-    """A config that cannot be used. `problems` are `<field.path>: <why>` lines."""
-
-    def __init__(self, source: str, problems: list[str]) -> None:
-        self.source = source
-        self.problems = problems
-        super().__init__(f"{source}: " + "; ".join(problems))
-
-
 def _field_path(loc: tuple[int | str, ...]) -> str:
     parts: list[str] = []
     for item in loc:
@@ -409,11 +398,7 @@ def _describe(err: Any) -> str:
 
 
 def parse_config(text: str, source: str = "<config>") -> Config:
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        # tomllib's message ends with "(at line N, column M)"
-        raise ConfigError(source, [f"(toml): syntax error: {exc}"]) from None
+    data = parse_toml(text, source)
     try:
         cfg = Config.model_validate(data)
     except ValidationError as exc:
@@ -438,21 +423,8 @@ def parse_config(text: str, source: str = "<config>") -> Config:
     return cfg
 
 
-def config_path(arg: str | os.PathLike[str] | None) -> Path:
-    if arg:
-        return Path(arg)
-    env = os.environ.get("DSLFAILOVER_CONFIG")
-    return Path(env) if env else DEFAULT_CONFIG
-
-
 def load_config(path: Path) -> Config:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(str(path), [f"(file): cannot read: {exc.strerror or exc}"]) from None
-    except UnicodeDecodeError as exc:
-        raise ConfigError(str(path), [f"(file): not UTF-8 text: {exc}"]) from None
-    return resolve_relative(parse_config(text, str(path)), path.parent)
+    return resolve_relative(parse_config(read_text(path), str(path)), path.parent)
 
 
 # Secret and key files may be given relative to the config file's folder, so that a

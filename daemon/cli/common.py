@@ -6,10 +6,12 @@ import argparse
 import json
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TypeAlias
 
 if TYPE_CHECKING:
-    from ..config import Config, ConfigError, Secrets
+    from ..config import Config, Secrets
+    from ..config_file import ConfigError
 
 # The config (pydantic) is imported when a command loads one, not to build the parser:
 # `dslfailover --help` imports the CLI modules only.
@@ -44,7 +46,7 @@ def add_json_arg(parser: argparse.ArgumentParser, help: str = "machine-readable 
 
 
 def config_error_exit(err: ConfigError) -> NoReturn:
-    from ..config import EXIT_CONFIG
+    from ..config_file import EXIT_CONFIG
 
     for line in err.problems:
         print(line, file=sys.stderr)
@@ -55,18 +57,9 @@ def config_error_exit(err: ConfigError) -> NoReturn:
 
 def load_or_exit(args: argparse.Namespace, *, secrets: bool = True) -> tuple[Config, Secrets]:
     """Load and validate the config (and its secrets); on any problem exit 78."""
-    from ..config import ConfigError, Secrets, config_path, load_config, load_secrets
+    from ..config import ConfigError, Secrets, load_config, load_secrets
 
-    path = config_path(args.config)
-    if not path.exists() and args.config is None:
-        # no -c and nothing at the default: say where it looked and how to point elsewhere
-        print(f"dslfailover: no config at {path} (give -c FILE or set "
-              "$DSLFAILOVER_CONFIG" + (", or --socket PATH for the daemon's control socket"
-                                      if hasattr(args, "socket") else "") + ")",
-              file=sys.stderr)
-        from ..config import EXIT_CONFIG
-
-        sys.exit(EXIT_CONFIG)
+    path = _config_file(args)
     try:
         cfg = load_config(path)
     except ConfigError as err:
@@ -77,6 +70,33 @@ def load_or_exit(args: argparse.Namespace, *, secrets: bool = True) -> tuple[Con
         # the secret files are the config's: their problems are reported under its path
         config_error_exit(ConfigError(str(path), err.problems))
     return cfg, sec
+
+
+def control_socket_or_exit(args: argparse.Namespace) -> Path:
+    """The config's `[control] socket`, read without validating the rest (the operator
+    commands need nothing else, and the schema is slow to import); exit 78 when it is
+    unusable."""
+    from ..config_file import ConfigError, control_socket
+
+    try:
+        return control_socket(_config_file(args))
+    except ConfigError as err:
+        config_error_exit(err)
+
+
+def _config_file(args: argparse.Namespace) -> Path:
+    """The config file `args` name; exit 78 saying where it looked when there is none."""
+    from ..config_file import EXIT_CONFIG, config_path
+
+    path = config_path(args.config)
+    if args.config is None and not path.exists():
+        # no -c and nothing at the default: say where it looked and how to point elsewhere
+        socket_hint = (", or --socket PATH for the daemon's control socket"
+                       if hasattr(args, "socket") else "")
+        print(f"dslfailover: no config at {path} (give -c FILE or set "
+              f"$DSLFAILOVER_CONFIG{socket_hint})", file=sys.stderr)
+        sys.exit(EXIT_CONFIG)
+    return path
 
 
 def print_json(data: Any) -> None:

@@ -69,7 +69,7 @@ def _live_proof_line(cfg: Config) -> str:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from ..config import config_path
+    from ..config_file import config_path
 
     cfg, secrets = load_or_exit(args)
     p, r = cfg.primary, cfg.router

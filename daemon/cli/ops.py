@@ -23,7 +23,7 @@ from typing import Any
 
 from ..control.protocol import ControlError, ControlPermissionError, ControlProtocolError
 from ..model import Action
-from .common import Subcommands, add_command, add_json_arg, load_or_exit, print_json
+from .common import Subcommands, add_command, add_json_arg, control_socket_or_exit, print_json
 from .mx import show_verify_dict
 
 EXIT_OK = 0
@@ -87,8 +87,7 @@ def _common_args(p: argparse.ArgumentParser, timeout: float) -> None:
 def socket_path(args: argparse.Namespace) -> Path:
     if args.socket is not None:
         return Path(args.socket)
-    cfg, _ = load_or_exit(args, secrets=False)
-    return cfg.control.socket
+    return control_socket_or_exit(args)
 
 
 # Most specific first: a ControlTimeout or ControlUnavailable is "no daemon" (69).
