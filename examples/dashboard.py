@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """A terminal dashboard for dslfailover sites, fed by MQTT (DESIGN §7 payloads).
 
-Subscribes to `dslfailover/+/state`, `dslfailover/+/event` and
+Subscribes to `dslfailover/+/state`, `dslfailover/+/event`, `dslfailover/+/events` and
 `dslfailover/+/availability` on one broker and shows, per site: availability, state,
-circuit, primary link, mail path, since (with age), reason, and the last N events.
+circuit, primary link, mail path, since (with age), reason, and the last N events (from
+the retained `events` list at once, then as they come).
 A malformed payload is shown as such on its site's row; it never stops the dashboard.
 
     pip install 'dslfailover[dashboard]'      # rich and aiomqtt; this script needs nothing else
@@ -126,9 +127,12 @@ def parse_state(payload: bytes) -> SiteState:
     )
 
 
-def parse_event(payload: bytes) -> str:
-    """One readable line for an event."""
-    data = _json_object(payload)
+def parse_event(payload: bytes) -> tuple[int | None, str]:
+    """An event's seq and one readable line for it."""
+    return event_line(_json_object(payload))
+
+
+def event_line(data: dict[str, Any]) -> tuple[int | None, str]:
     kind = _choice(data, "kind", EVENT_KINDS)
     at = _timestamp(data, "at")
     line = f"{at.astimezone(UTC):%H:%M:%S} #{data.get('seq', '?')} {kind}"
@@ -136,7 +140,16 @@ def parse_event(payload: bytes) -> str:
         line += f" {data.get('from') or '-'} → {data.get('to') or '-'}"
     if data.get("reason"):
         line += f": {data['reason']}"
-    return line
+    seq = data.get("seq")
+    return (seq if isinstance(seq, int) and not isinstance(seq, bool) else None), line
+
+
+def parse_recent(payload: bytes) -> list[tuple[int | None, str]]:
+    """`<site>/events` (retained): the site's last events, oldest first."""
+    events = _json_object(payload).get("events")
+    if not isinstance(events, list) or not all(isinstance(e, dict) for e in events):
+        raise Malformed("events: not a list of event objects")
+    return [event_line(e) for e in events]
 
 
 def parse_availability(payload: bytes) -> str:
@@ -153,11 +166,21 @@ class SiteView:
     state: SiteState | None = None
     problem: str = ""
     events: deque[Text] = field(default_factory=deque)
+    seqs: deque[int | None] = field(default_factory=deque)   # beside `events`
 
-    def add_event(self, line: Text) -> None:
-        self.events.append(line)
+    def add_event(self, line: Text, seq: int | None = None) -> None:
+        """An event, unless it is one already shown (the retained list and a live event,
+        or an event re-sent after an outage); kept in seq order."""
+        if seq is not None and seq in self.seqs:
+            return
+        at = len(self.seqs)
+        while seq is not None and at > 0 and (self.seqs[at - 1] or 0) > seq:
+            at -= 1
+        self.events.insert(at, line)
+        self.seqs.insert(at, seq)
         while len(self.events) > self.events_kept:
             self.events.popleft()
+            self.seqs.popleft()
 
 
 class Board:
@@ -181,10 +204,14 @@ class Board:
             elif kind == "availability":
                 view.availability = parse_availability(payload)
             elif kind == "event":
-                view.add_event(Text(parse_event(payload)))
+                seq, line = parse_event(payload)
+                view.add_event(Text(line), seq)
+            elif kind == "events":
+                for seq, line in parse_recent(payload):
+                    view.add_event(Text(line), seq)
         except Malformed as bad:
             note = f"malformed {kind} payload: {bad}"
-            if kind == "event":
+            if kind in ("event", "events"):
                 view.add_event(Text(note, style="bold red"))
             else:
                 view.problem = note
@@ -232,7 +259,7 @@ def _age(since: datetime, now: datetime) -> str:
 
 
 def topics(root: str) -> list[str]:
-    return [f"{root}/+/{kind}" for kind in ("state", "event", "availability")]
+    return [f"{root}/+/{kind}" for kind in ("state", "event", "events", "availability")]
 
 
 def _client(args: argparse.Namespace) -> aiomqtt.Client:

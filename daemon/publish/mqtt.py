@@ -1,18 +1,14 @@
 """The MQTT publisher: state, audit events and probe summaries out, operator commands in.
 
-Contract: DESIGN §7. The daemon calls `publish_state/event/probe` from its event loop; they only
-update memory and wake the sender, so a dead broker never delays a failover. `run(stop)` owns the
-connection: connect (last will `<prefix>/availability` = `offline`, retained), announce `online`,
-then publish at once the current state, every buffered event in order with its original seq, and
-the latest probe summaries, then new items as they come (probes on change, else every `[mqtt]
-probe_interval`). An event leaves the buffer only once its QoS-1 publish has been acknowledged, so
-after an outage the rest are re-sent in seq order (at least once: one that was in flight when the
-connection died may arrive twice; `seq` lets subscribers drop it).
-
-Connection problems never escape `run`: they are logged once per change (broker
-host:port and the reason, never the password) and retried with randomized, growing
-backoff (aiomqtt's documented reconnect loop), until `stop` is set; then `run` publishes
-`offline` (retained) and disconnects cleanly; a connect in progress is abandoned.
+Contract: DESIGN §7. `publish_state/event/probe` (from the daemon's loop) only update memory
+and wake the sender: a dead broker never delays a failover. `run(stop)` owns the connection:
+connect (last will `<prefix>/availability` = `offline`, retained), announce `online`, publish
+the state, every buffered event in seq order, the retained list of recent events and the latest
+probe summaries, then new items as they come. An event leaves the buffer only once its QoS-1
+publish is acknowledged: after an outage the rest are re-sent in order (at least once; `seq`
+lets subscribers drop a duplicate). Connection problems never escape `run`: logged once per
+change (host:port and the reason, never the password), retried with randomized, growing backoff
+until `stop`; then `offline` (retained) and a clean disconnect; a connect in progress is abandoned.
 """
 
 from __future__ import annotations
@@ -34,7 +30,15 @@ from ..config import Config, MqttConfig, Secrets, topic_prefix
 from ..model import AuditEvent, OperatorCommand, ProbeSummary, RejectedCommand, StateSnapshot
 from ..stopping import cancel_all, unless_stopped
 from .ha_discovery import discovery_messages
-from .mqtt_wire import dumps, judge_command, probe_topic_part, suback_refused, why
+from .mqtt_wire import (
+    RecentEvents,
+    abandon,
+    dumps,
+    judge_command,
+    probe_topic_part,
+    suback_refused,
+    why,
+)
 from .probe_gate import ProbeGate
 
 __all__ = ["CommandCallback", "MqttPublisher", "create_publisher", "suback_refused"]
@@ -58,17 +62,6 @@ BACKOFF_MAX = 30.0
 CommandCallback = Callable[[OperatorCommand | RejectedCommand], None]
 
 
-def _abandon(client: aiomqtt.Client) -> None:
-    """Close the socket of a connect attempt that failed after TCP was up.
-
-    aiomqtt leaves it open when CONNACK does not come in time; left alone it would live on
-    (paho keeps pinging) and its last will `offline` would fire later, in the middle of a
-    newer, healthy connection. paho's own close also unregisters aiomqtt's reader.
-    """
-    with contextlib.suppress(Exception):
-        client._client._sock_close()  # private: no public way, see above
-
-
 class MqttPublisher:
     """Publishes the daemon's state to one broker and passes `<prefix>/cmd` commands on."""
 
@@ -87,6 +80,7 @@ class MqttPublisher:
         self._state: StateSnapshot | None = None
         self._state_dirty = False
         self._events: deque[AuditEvent] = deque()
+        self._recent = RecentEvents()   # `<prefix>/events`, retained
         self._dropped = 0            # events dropped since the last report
         self._dropped_total = 0      # ... since start, for metrics
         self._probes = ProbeGate(cfg.probe_interval, cfg.probe_loss_step)  # latest, which, when
@@ -188,7 +182,7 @@ class MqttPublisher:
             finally:
                 self._connected = False
                 if client is not None and not said_goodbye:
-                    _abandon(client)   # a failed or abandoned attempt, a lost connection
+                    abandon(client)   # a failed or abandoned attempt, a lost connection
             delay = random.uniform(backoff / 2, backoff)
             backoff = min(backoff * 2, self.backoff_max)
             with contextlib.suppress(TimeoutError):
@@ -225,6 +219,7 @@ class MqttPublisher:
             self._dropped = 0
         # the broker may have lost everything retained: republish all of it
         self._state_dirty = self._state is not None
+        self._recent.resend()
         self._probes.resend_all()
         if self._cfg.commands and not await unless_stopped(self._subscribe(client), stop):
             await self._goodbye(client)
@@ -264,7 +259,7 @@ class MqttPublisher:
                 await client.__aexit__(None, None, None)   # the DISCONNECT
         except (aiomqtt.MqttError, TimeoutError) as exc:
             log.warning("mqtt_offline_not_published", broker=self._where, error=why(exc))
-            _abandon(client)
+            abandon(client)
 
     async def _publish(self, client: aiomqtt.Client, topic: str, payload: str, *,
                        qos: int, retain: bool) -> None:
@@ -286,7 +281,8 @@ class MqttPublisher:
                     await self._wake.wait()
 
     async def _drain(self, client: aiomqtt.Client) -> None:
-        """Publish whatever is pending: the state first (latest wins), events, probes."""
+        """Publish whatever is pending: the state first (latest wins), events, the recent
+    list, probes."""
         while True:
             if self._state_dirty and self._state is not None:
                 snap = self._state
@@ -307,6 +303,11 @@ class MqttPublisher:
                 # oldest of a full buffer while we waited for the PUBACK
                 if self._events and self._events[0] is event:
                     self._events.popleft()
+                self._recent.add(event)
+            elif self._recent.dirty:
+                self._recent.dirty = False
+                await self._publish(client, self._topic("events"), self._recent.payload(),
+                                    qos=1, retain=True)
             elif (probe := self._probes.pop(time.monotonic())) is not None:
                 # no retry here: a failed publish ends the session, and the next resends all
                 part, summary = probe

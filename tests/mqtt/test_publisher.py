@@ -13,7 +13,7 @@ from daemon.model import LinkHealth, State
 from daemon.publish.mqtt import MqttPublisher, create_publisher
 from tests.harness import config_toml, wait_until
 
-from .conftest import event, mqtt_config, probe, running, snapshot, watching
+from .conftest import Received, event, mqtt_config, probe, running, snapshot, watching
 
 
 async def test_connect_publishes_online_and_the_retained_state(broker: Mosquitto,
@@ -96,6 +96,28 @@ async def test_events_arrive_in_seq_order_as_qos1_not_retained(broker: Mosquitto
     assert live.messages[0].json() == event(1).as_dict()
     assert not any(m.retain for m in live.messages)
     assert pub.buffered_events == 0
+
+
+async def test_the_last_ten_events_are_retained_for_a_new_subscriber(broker: Mosquitto,
+                                                                      prefix: str) -> None:
+    pub = MqttPublisher(mqtt_config(broker), prefix=prefix, site="s", password=None)
+    async with running(pub):
+        async with watching(broker, f"{prefix}/event") as live:
+            for seq in range(1, 13):
+                pub.publish_event(event(seq))
+            await live.wait_for(lambda ms: len(ms) >= 12)
+        def up_to_12(ms: list[Received]) -> bool:
+            return any([e["seq"] for e in m.json()["events"]][-1:] == [12] for m in ms)
+
+        async with watching(broker, f"{prefix}/events") as published:
+            await published.wait_for(up_to_12)
+        # a subscriber that comes later gets the list the broker retained
+        async with watching(broker, f"{prefix}/events") as late:
+            await late.wait_for(lambda ms: len(ms) >= 1)
+    [retained] = late.messages
+    assert retained.retain
+    assert [e["seq"] for e in retained.json()["events"]] == list(range(3, 13))
+    assert retained.json()["events"][-1] == event(12).as_dict()
 
 
 async def test_events_published_before_connecting_are_kept_and_sent(broker: Mosquitto,

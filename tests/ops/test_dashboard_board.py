@@ -84,4 +84,27 @@ def test_render_shows_age_and_sites_in_order(dash: ModuleType) -> None:
 
 
 def test_topics_follow_the_root(dash: ModuleType) -> None:
-    assert dash.topics("acme") == ["acme/+/state", "acme/+/event", "acme/+/availability"]
+    assert dash.topics("acme") == ["acme/+/state", "acme/+/event", "acme/+/events",
+                                   "acme/+/availability"]
+
+
+def event(seq: int, reason: str = "x") -> dict[str, object]:
+    return {"seq": seq, "at": "2026-11-25T04:00:00Z", "kind": "action", "from": None,
+            "to": None, "reason": reason, "detail": {}}
+
+
+def test_the_retained_recent_list_fills_the_events_at_once_without_repeats(
+        dash: ModuleType) -> None:
+    board = dash.Board(events_kept=3)
+    board.handle("dslfailover/unixwiz/event", json.dumps(event(7, "live")).encode())
+    board.handle("dslfailover/unixwiz/events", json.dumps(
+        {"events": [event(5), event(6), event(7, "live")]}).encode())
+    assert [t.plain for t in board.sites["unixwiz"].events] == [
+        "04:00:00 #5 action: x", "04:00:00 #6 action: x", "04:00:00 #7 action: live"]
+
+
+def test_a_malformed_recent_list_is_shown_as_such(dash: ModuleType) -> None:
+    board = dash.Board(events_kept=3)
+    board.handle("dslfailover/unixwiz/events", b'{"events": 5}')
+    [line] = board.sites["unixwiz"].events
+    assert line.plain.startswith("malformed events payload: events: not a list")
