@@ -55,9 +55,9 @@ def config_error_exit(err: ConfigError) -> NoReturn:
     sys.exit(EXIT_CONFIG)
 
 
-def load_or_exit(args: argparse.Namespace, *, secrets: bool = True) -> tuple[Config, Secrets]:
-    """Load and validate the config (and its secrets); on any problem exit 78."""
-    from ..config import ConfigError, Secrets, load_config, load_secrets
+def load_or_exit(args: argparse.Namespace) -> tuple[Config, Secrets]:
+    """Load and validate the config and its secrets; on any problem exit 78."""
+    from ..config import ConfigError, load_config, load_secrets
 
     path = _config_file(args)
     try:
@@ -65,7 +65,7 @@ def load_or_exit(args: argparse.Namespace, *, secrets: bool = True) -> tuple[Con
     except ConfigError as err:
         config_error_exit(err)
     try:
-        sec = load_secrets(cfg) if secrets else Secrets()
+        sec = load_secrets(cfg)
     except ConfigError as err:
         # the secret files are the config's: their problems are reported under its path
         config_error_exit(ConfigError(str(path), err.problems))
