@@ -290,13 +290,6 @@ def test_paths_the_daemon_creates_one_level_deep_are_accepted(
     assert "config ok" in out
 
 
-def test_a_control_socket_path_too_long_to_bind_is_refused(
-        example: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    line = refused(example, capsys, "control.socket",
-                   control={"socket": "/run/" + "s" * 110 + ".sock"})
-    assert "120 bytes long: a unix socket path has at most 107" in line
-
-
 def test_a_control_group_that_does_not_exist_is_refused(
         example: Path, capsys: pytest.CaptureFixture[str]) -> None:
     line = refused(example, capsys, "control.group",
