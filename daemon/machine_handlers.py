@@ -9,11 +9,11 @@ own handler, and what states share is a shared small function.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from .machine_builder import Builder, probe_plan
 from .machine_types import (
+    Asked,
     Cause,
     Command,
     Evidence,
@@ -93,11 +93,8 @@ def _alarming(old: MailPath, new: MailPath) -> bool:
 
 
 def held_health(b: Builder, ev: PrimaryDown | PrimaryUp) -> None:
-    if isinstance(ev, PrimaryDown):
-        b.set(primary_link=LinkHealth.DOWN,
-              primary_down_seen=str(ev.evidence.get("summary", "")))
-    else:
-        b.set(primary_link=LinkHealth.UP)
+    b.set(primary_link=LinkHealth.DOWN if isinstance(ev, PrimaryDown) else LinkHealth.UP,
+          primary_down_seen=str(ev.evidence.get("summary", "")))
 
 
 def held_mail(b: Builder, ev: MailPathChanged) -> None:
@@ -182,10 +179,9 @@ def _mx_done(b: Builder, ev: MxResult) -> MxJob | None:
     b.set(mx_job=None, mx_job_kind=None)
     if kind == MxJob.FLUSH:
         first = not b.ctx.flushed and b.ctx.reflush_at is None
-        b.set(flushed=ev.ok)
+        b.set(flushed=ev.ok)   # no note: the action's own event says how the flush went
         if ev.ok and first and b.ctx.cfg.reflush_after > 0:
             b.set(reflush_at=b.now + b.ctx.cfg.reflush_after)
-        # no note: the action's own audit ("backup MX queue flushed (...)") says it
     else:
         mail = MailPath.OK if ev.ok else MailPath.FAILING
         if _alarming(b.ctx.mail_path, mail):
@@ -261,12 +257,6 @@ def tick_in_fault(b: Builder, _ev: Tick) -> None:
 # Each state's row says what each command does there (`commands` below). A rule takes
 # the builder and what was asked; it returns None when it accepted the command, else
 # why it refused.
-
-
-@dataclass(frozen=True, slots=True)
-class Asked:
-    why: str      # "<action> by <source>: <reason>", the reason of what it starts
-    force: bool   # failback: even onto a primary the monitor sees down
 
 
 Rule = Callable[[Builder, Asked], str | None]

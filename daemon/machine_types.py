@@ -125,6 +125,14 @@ class Command:
     command: OperatorCommand
 
 
+@dataclass(frozen=True, slots=True)
+class Asked:
+    """What an operator command asks of a state's rule (`machine_handlers.commands`)."""
+
+    why: str      # "<action> by <source>: <reason>", the reason of what it starts
+    force: bool   # failback: even onto a primary the monitor sees down
+
+
 Event = Tick | PrimaryDown | PrimaryUp | MailPathChanged | RouterResult | MxResult | Command
 
 # -- actions (effects for the executor) -----------------------------------------------
@@ -245,7 +253,7 @@ class Context:
     state: State = State.STARTING
     circuit: Circuit = Circuit.UNKNOWN
     primary_link: LinkHealth = LinkHealth.UNKNOWN
-    primary_down_seen: str = ""            # the monitor's summary when it saw it go down
+    primary_down_seen: str = ""            # the last verdict's summary (read while down)
     mail_path: MailPath = MailPath.UNKNOWN
     since: float = 0.0
     reason: str = "starting"
