@@ -163,6 +163,7 @@ class Daemon:
                          helpers: list[asyncio.Task[None]]) -> None:
         """The one shutdown path, each part bounded (see the module docstring)."""
         self.notifier.stopping()
+        self.operators.stopping(self.ctx.state.value if self.ctx else "starting")
         self.actions.close()
         # no new evidence, no deadlines: nothing new to do
         await self._cancel(workers)

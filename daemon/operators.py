@@ -152,6 +152,17 @@ class Operators:
                     end.set_result(done)
             del self._awaited[awaited]
 
+    def stopping(self, state: str) -> None:
+        """The daemon is stopping: whoever waits for an end hears it now, before the
+        control socket closes (a router apply in flight may still finish in the grace)."""
+        for ends in self._awaited.values():
+            for end in ends:
+                if not end.done():
+                    end.set_result({"ok": False, "stopping": True, "state": state,
+                                    "detail": "the daemon is stopping before it ended; a "
+                                              "router apply in flight is finished first"})
+        self._awaited.clear()
+
     def _verify_report(self) -> dict[str, Any] | None:
         """The checks of the verify that just ended: its audited outcome, emitted just
         before its result reached the machine (one MX action runs at a time)."""

@@ -60,7 +60,9 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"dslfailover {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    command = next((a for a in argv if not a.startswith("-")), None) if argv else None
+    # the command is the first argument; with an option before it (`-h status`) the
+    # top-level parser answers, and it must know every group
+    command = argv[0] if argv and not argv[0].startswith("-") else None
     for register in _registrars(command):
         register(sub)
     return parser

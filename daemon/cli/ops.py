@@ -9,8 +9,9 @@ them), within `--timeout`; `--no-wait` returns once the daemon accepted the comm
 
 Exit codes (sysexits.h where one fits): 0 done (with --no-wait: accepted); 1 the daemon
 refused the command; 3 it ran and failed (a fault, a failed check); 75 still running
-when --timeout was over; 69 no daemon is listening or it does not answer; 76 its answer
-made no sense; 77 no permission on the socket; 78 the config is unusable.
+when --timeout was over, or the daemon stopped before it ended; 69 no daemon is
+listening or it does not answer; 76 its answer made no sense; 77 no permission on the
+socket; 78 the config is unusable.
 """
 
 from __future__ import annotations
@@ -21,7 +22,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ..control.protocol import ControlError, ControlPermissionError, ControlProtocolError
+from ..control.protocol import (
+    MAX_WAIT,
+    ControlError,
+    ControlPermissionError,
+    ControlProtocolError,
+)
 from ..model import Action
 from .common import Subcommands, add_command, add_json_arg, control_socket_or_exit, print_json
 from .mx import show_verify_dict
@@ -80,8 +86,19 @@ def register(sub: Subcommands) -> None:
 def _common_args(p: argparse.ArgumentParser, timeout: float) -> None:
     p.add_argument("--socket", metavar="PATH", type=Path, default=None,
                    help="control socket (default: [control].socket from the config)")
-    p.add_argument("--timeout", metavar="SECONDS", type=float, default=timeout,
+    p.add_argument("--timeout", metavar="SECONDS", type=_seconds, default=timeout,
                    help=f"how long to wait for the daemon (default {timeout:g})")
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text}: not a number of seconds") from None
+    if not 0 < value <= MAX_WAIT:
+        raise argparse.ArgumentTypeError(f"{text}: must be more than 0 and at most "
+                                         f"{MAX_WAIT:g} seconds")
+    return value
 
 
 def socket_path(args: argparse.Namespace) -> Path:
@@ -167,6 +184,12 @@ def _finished(action: Action, end: Any, args: argparse.Namespace) -> int:
         print(f"dslfailover: the daemon's answer made no sense: finished={end!r:.200}",
               file=sys.stderr)
         return EXIT_PROTOCOL
+    if end.get("stopping") is True:
+        if not args.json:
+            print(f"dslfailover: {action.value} not finished: {end.get('detail')} (state "
+                  f"{end.get('state')}); see `dslfailover status` once it runs again",
+                  file=sys.stderr)
+        return EXIT_PENDING
     if not args.json:
         report = end.get("report")
         if action == Action.VERIFY and isinstance(report, dict) and report.get("checks"):

@@ -44,6 +44,8 @@ CLIENT_WRITE_TIMEOUT = 5.0
 # one, when the action it started ends or the wait is over. A backstop for a daemon that
 # does not answer.
 SUBMIT_TIMEOUT = 120.0
+# Bounds, at stop, the clients' last answers before their connections are cut.
+LAST_ANSWERS_TIMEOUT = 1.0
 # Bounds the "is a live daemon serving this socket?" connect test before we replace a file.
 LIVENESS_TIMEOUT = 1.0
 # Connections handled at once; more wait in the listen backlog. Local operators only.
@@ -200,6 +202,10 @@ class ControlServer:
         log.info("control_listening", path=str(self.path), group=self.group)
         try:
             await stop.wait()
+            server.close()
+            # answers being written (a waited command told the daemon stops) get a moment
+            if self._clients:
+                await asyncio.wait(set(self._clients), timeout=LAST_ANSWERS_TIMEOUT)
         finally:
             server.close()
             for task in list(self._clients):

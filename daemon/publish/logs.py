@@ -83,6 +83,7 @@ def configure(fmt: str, level: str, *, site: str | None = None,
               stream: TextIO | None = None, journal: JournalSender | None = None) -> None:
     """Set up structlog once. `fmt`: auto | journal | json | console."""
     stream = stream or sys.stderr
+    asked = fmt
     if fmt == "auto":
         if under_journald():
             fmt = "journal"
@@ -90,7 +91,8 @@ def configure(fmt: str, level: str, *, site: str | None = None,
             fmt = "console" if stream.isatty() else "json"
     if fmt == "journal" and journal is None and not journal_reachable(JOURNAL_SOCKET):
         # asked for the journal where there is none: say so once, and log where it shows
-        print(f"dslfailover: log format journal: no journal at {JOURNAL_SOCKET}; "
+        why = "asked for" if asked == "journal" else "under systemd, but"
+        print(f"dslfailover: log format {asked}: {why} no journal at {JOURNAL_SOCKET}; "
               "logging JSON lines to stderr instead", file=stream)
         fmt = "json"
     processors: list[Any] = [

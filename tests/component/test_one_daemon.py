@@ -57,3 +57,15 @@ async def test_a_daemon_killed_with_9_leaves_no_stale_lock(tmp_path: Path) -> No
         first.kill9()
     with daemon_process(config) as again:
         await again.wait_state("primary")
+
+
+def test_a_lock_that_cannot_be_taken_is_refused_with_the_reason(tmp_path: Path) -> None:
+    """Not a traceback and a restart loop: exit 73 (the unit does not restart on it)."""
+    config = daemon_config(tmp_path)
+    (tmp_path / "state").mkdir()
+    (tmp_path / "state" / "daemon.lock").symlink_to(tmp_path / "elsewhere")
+    refused = second_run(config)
+    assert refused.returncode == EXIT_RUNNING, refused.stderr
+    assert "cannot take the lock for state directory" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    assert not (tmp_path / "elsewhere").exists()

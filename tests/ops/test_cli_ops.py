@@ -171,6 +171,14 @@ def test_verify_waits_and_prints_the_checks_as_mx_verify_does(
         "backup MX: NOT ready (1 of 2 checks failed)"]
 
 
+@pytest.mark.parametrize("timeout", ["0", "-5", "7200", "soon"])
+def test_a_timeout_the_daemon_would_refuse_is_a_usage_error(
+        config: Path, timeout: str, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(["failover", "--timeout", timeout, "-c", str(config)], capsys)
+    assert code == 2
+    assert f"argument --timeout: {timeout}:" in err
+
+
 def test_failback_force_reaches_the_daemon(
         recorder: Recorder, config: Path, sock: Path,
         capsys: pytest.CaptureFixture[str]) -> None:

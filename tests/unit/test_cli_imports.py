@@ -58,3 +58,8 @@ def test_the_command_table_names_what_each_module_registers() -> None:
     for command in GROUPS:
         [only] = [a for a in build_parser([command])._actions if a.dest == "command"]
         assert command in only.choices   # type: ignore[operator]
+
+
+def test_an_option_before_the_command_gets_the_whole_parser() -> None:
+    [sub] = [a for a in build_parser(["-h", "status"])._actions if a.dest == "command"]
+    assert set(sub.choices) == set(GROUPS)   # type: ignore[arg-type]
