@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -49,6 +50,16 @@ class Recorder:
                              audit_rejected=self.audit_rejected, read_timeout=read_timeout)
 
 
+def accepts(path: Path) -> bool:
+    """True once something listens on `path` (a stale file from a test does not count)."""
+    with socket.socket(socket.AF_UNIX) as probe:
+        try:
+            probe.connect(str(path))
+        except OSError:
+            return False
+    return True
+
+
 @contextlib.contextmanager
 def server_in_thread(recorder: Recorder, path: Path) -> Iterator[None]:
     """A ControlServer on its own event loop in a thread (for the synchronous CLI)."""
@@ -68,7 +79,10 @@ def server_in_thread(recorder: Recorder, path: Path) -> Iterator[None]:
     thread = threading.Thread(target=run, name="control-server", daemon=True)
     thread.start()
     try:
-        wait_until_sync(path.exists, SERVER_START_TIMEOUT, f"the control server to create {path}")
+        # listening, not merely bound: mode and group are set between the two, and a test
+        # that changes this process's credentials next must not race them
+        wait_until_sync(lambda: accepts(path), SERVER_START_TIMEOUT,
+                        f"the control server to listen on {path}")
         yield
     finally:
         if not loop.is_closed():

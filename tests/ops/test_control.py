@@ -20,7 +20,7 @@ from daemon.control.server import ControlServer
 from daemon.model import Action, OperatorCommand
 from tests.harness import served, wait_until
 
-from .conftest import Recorder
+from .conftest import Recorder, accepts
 
 # Bounds one raw exchange with the server in these tests.
 EXCHANGE_TIMEOUT = 5.0
@@ -29,16 +29,6 @@ EXCHANGE_TIMEOUT = 5.0
 def serving(server: ControlServer) -> AbstractAsyncContextManager[asyncio.Task[None]]:
     return served(server.serve, lambda: accepts(server.path), "the control server",
                   EXCHANGE_TIMEOUT)
-
-
-def accepts(path: Path) -> bool:
-    """True once something listens on `path` (a stale file from a test does not count)."""
-    with socket.socket(socket.AF_UNIX) as probe:
-        try:
-            probe.connect(str(path))
-        except OSError:
-            return False
-    return True
 
 
 async def raw_exchange(path: Path, data: bytes) -> dict[str, Any]:
