@@ -38,51 +38,16 @@ from .config_file import DEFAULT_SOCKET, parse_toml, read_text, socket_path_prob
 from .config_file import EXIT_CONFIG as EXIT_CONFIG
 from .config_file import ConfigError as ConfigError
 from .config_file import config_path as config_path
-
-
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-Seconds = Annotated[float, Field(gt=0, le=86400)]
-Port = Annotated[int, Field(ge=1, le=65535)]
-
-_DIGITS_AND_DOTS = re.compile(r"[0-9.]+")
-_LABEL = r"[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?"
-_HOST_NAME = re.compile(rf"(?=.{{1,253}}$){_LABEL}(\.{_LABEL})*\.?")
-
-
-def _host(value: str) -> str:
-    """What a connect or a bind will accept: an IPv4 or IPv6 address, or a host name.
-
-    Anything made of digits and dots only must be an IPv4 address: the resolver would
-    otherwise look `999.1.2.3` up as a name (or read `1.2.3` as 1.2.0.3) at run time.
-    """
-    if _DIGITS_AND_DOTS.fullmatch(value):
-        try:
-            IPv4Address(value)
-        except ValueError:
-            raise ValueError("digits and dots but not an IPv4 address") from None
-    elif ":" in value:
-        try:
-            IPv6Address(value)
-        except ValueError:
-            raise ValueError("not an IPv6 address (and no [brackets] here)") from None
-    elif not _HOST_NAME.fullmatch(value):
-        raise ValueError("not a host name (letters, digits, '-', '_' and dots) or an address")
-    return value
-
-
-# every host a daemon connects to or listens on: one validator for all of them
-Host = Annotated[str, AfterValidator(_host)]
+from .config_outside import BackupLinkConfig, DnsConfig, NotifyConfig
+from .config_types import Host, Port, Section, Seconds, check_host
 
 
 def _ehlo_name(value: str) -> str:
     """The EHLO argument: a host name, or an address literal like [192.0.2.1]."""
     if value.startswith("[") and value.endswith("]"):
-        _host(value[1:-1])
+        check_host(value[1:-1])
     else:
-        _host(value)
+        check_host(value)
     return value
 
 
@@ -99,7 +64,7 @@ def topic_prefix(value: str) -> str:
 TopicPrefix = Annotated[str, AfterValidator(topic_prefix)]
 
 
-class PrimaryConfig(_Section):
+class PrimaryConfig(Section):
     """Health of the primary circuit.
 
     Defaults, and why (DESIGN §10):
@@ -143,7 +108,7 @@ class PrimaryConfig(_Section):
         return self
 
 
-class TunnelConfig(_Section):
+class TunnelConfig(Section):
     """The SMTP probe from the inside host through the tunnel (runs on primary too)."""
 
     smtp_host: Host
@@ -154,7 +119,7 @@ class TunnelConfig(_Section):
     fail_after: Annotated[int, Field(ge=1)] = 2  # failed probes in a row before `failing`
 
 
-class WanAddress(_Section):
+class WanAddress(Section):
     address: IPv4Address
     netmask: IPv4Address
     gateway: IPv4Address
@@ -175,7 +140,7 @@ class WanAddress(_Section):
         return WanConfig(self.address, self.netmask, self.gateway)
 
 
-class RouterConfig(_Section):
+class RouterConfig(Section):
     driver: DriverName = "netopia-menu"
     host: Host = "192.168.1.1"
     port: Port = 23
@@ -216,7 +181,7 @@ class RouterConfig(_Section):
 _NEXTHOP = re.compile(r"^[a-z0-9-]+:(\[[^\]]+\]|[^\[\]:\s]+)(:\d{1,5})?$", re.IGNORECASE)
 
 
-class BackupMxConfig(_Section):
+class BackupMxConfig(Section):
     host: Host
     port: Port = 22
     user: str = "dslfailover"
@@ -255,13 +220,13 @@ class BackupMxConfig(_Section):
         # the mail_path probe connects to its host and port: both must be usable
         host, _ = probe_target(value)
         try:
-            _host(host)
+            check_host(host)
         except ValueError as exc:
             raise ValueError(f"{value!r}: host {host!r}: {exc}") from None
         return value
 
 
-class MqttConfig(_Section):
+class MqttConfig(Section):
     enabled: bool = True
     host: Host = "localhost"
     port: Port = 1883
@@ -292,7 +257,7 @@ class MqttConfig(_Section):
         return self
 
 
-class FailbackConfig(_Section):
+class FailbackConfig(Section):
     mode: Literal["manual", "auto", "trial"] = "manual"
     hold_down: Annotated[float, Field(ge=0, le=86400)] = 300.0
     hold_down_max: Annotated[float, Field(ge=0, le=7 * 86400)] = 3600.0
@@ -314,13 +279,13 @@ class FailbackConfig(_Section):
         return self
 
 
-class ActionsConfig(_Section):
+class ActionsConfig(Section):
     retry_initial: Seconds = 5.0   # first retry after a failed action (fault)
     retry_max: Seconds = 300.0     # backoff cap
     mx_timeout: Seconds = 60.0     # bounds one verify/repair/flush
 
 
-class ControlConfig(_Section):
+class ControlConfig(Section):
     socket: Path = DEFAULT_SOCKET
     group: str | None = None
 
@@ -333,18 +298,18 @@ class ControlConfig(_Section):
         return value
 
 
-class MetricsConfig(_Section):
+class MetricsConfig(Section):
     enabled: bool = False
     host: Host = "127.0.0.1"
     port: Port = 9468
 
 
-class LogConfig(_Section):
+class LogConfig(Section):
     format: Literal["auto", "journal", "json", "console"] = "auto"
     level: Literal["debug", "info", "warning", "error"] = "info"
 
 
-class Config(_Section):
+class Config(Section):
     site: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
     # set by `dslfailover lab up` in the configs it writes: such a config aims at the
     # lab's addresses and runs only inside that lab's `inside` namespace (host_problems)
@@ -360,6 +325,26 @@ class Config(_Section):
     control: ControlConfig = ControlConfig()
     metrics: MetricsConfig = MetricsConfig()
     log: LogConfig = LogConfig()
+    dns: DnsConfig | None = None
+    backup_link: BackupLinkConfig = BackupLinkConfig()
+    notify: NotifyConfig | None = None
+
+    @model_validator(mode="after")
+    def _dns_domain(self) -> Config:
+        if self.dns is not None and self.dns.domain is None and self.backup_mx is None:
+            raise ValueError("dns.domain: required without a [backup_mx] section (whose "
+                             "domain it takes by default)")
+        return self
+
+    @property
+    def dns_domain(self) -> str | None:
+        """The domain whose MX records `[dns]` checks (None without `[dns]`)."""
+        if self.dns is None:
+            return None
+        if self.dns.domain is not None:
+            return self.dns.domain
+        assert self.backup_mx is not None  # _dns_domain
+        return self.backup_mx.domain
 
     @property
     def mqtt_prefix(self) -> str:
@@ -372,6 +357,7 @@ class Secrets:
 
     router_password: Secret | None = None
     mqtt_password: Secret | None = None
+    notify_urls: tuple[Secret, ...] = ()   # [notify] urls_file: Apprise URLs
 
 
 def _field_path(loc: tuple[int | str, ...]) -> str:
@@ -433,6 +419,7 @@ _FILE_KEYS = {
     "router": ("password_file", "key_file", "known_hosts"),
     "backup_mx": ("key_file", "known_hosts"),
     "mqtt": ("password_file", "ca_file"),
+    "notify": ("urls_file",),
 }
 
 
@@ -591,6 +578,32 @@ def load_secrets(cfg: Config) -> Secrets:
         _check_file(cfg.backup_mx.known_hosts, "backup_mx.known_hosts", problems)
     if cfg.mqtt.enabled and cfg.mqtt.tls:
         _check_file(cfg.mqtt.ca_file, "mqtt.ca_file", problems)
+    urls: tuple[Secret, ...] = ()
+    if cfg.notify is not None:
+        urls = _read_notify_urls(cfg.notify.urls_file, problems)
     if problems:
         raise ConfigError("secrets", problems)
-    return Secrets(router_password=router_pw, mqtt_password=mqtt_pw)
+    return Secrets(router_password=router_pw, mqtt_password=mqtt_pw, notify_urls=urls)
+
+
+def _read_notify_urls(path: Path, problems: list[str]) -> tuple[Secret, ...]:
+    """The Apprise URLs of `[notify]`, one per line (# comments); each one checked by
+    Apprise itself, and named by its line, never by its text (it carries tokens)."""
+    text = _read_secret(path, "notify.urls_file", problems)
+    if text is None:
+        return ()
+    from .publish.notify_urls import url_problem  # Apprise: only when [notify] is set
+
+    urls: list[Secret] = []
+    for number, line in enumerate(text.reveal().splitlines(), start=1):
+        url = line.strip()
+        if not url or url.startswith("#"):
+            continue
+        why = url_problem(url)
+        if why is not None:
+            problems.append(f"notify.urls_file: {resolve_secret_path(path)} line {number}: "
+                            f"{why}")
+        urls.append(Secret(url))
+    if not urls and not any(p.startswith("notify.") for p in problems):
+        problems.append(f"notify.urls_file: {resolve_secret_path(path)} holds no URL")
+    return tuple(urls)

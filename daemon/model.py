@@ -49,6 +49,15 @@ class MailPath(enum.StrEnum):
     UNKNOWN = "unknown"
 
 
+class DnsHealth(enum.StrEnum):
+    """The `[dns]` checks' verdict on the domain's MX records (`dns` in the state): a
+    resolver that did not answer is `unknown`, never `ok`."""
+
+    OK = "ok"
+    FAILING = "failing"
+    UNKNOWN = "unknown"
+
+
 class EventKind(enum.StrEnum):
     """What an audit event is about (`kind` on `<prefix>/event` and in the journal)."""
 
@@ -79,6 +88,9 @@ class StateSnapshot:
     reason: str
     seq: int
     version: str = __version__
+    # added fields (issue 12): the domain's MX records, the backup circuit's own health
+    dns: DnsHealth = DnsHealth.UNKNOWN
+    backup_link: LinkHealth = LinkHealth.UNKNOWN
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -90,6 +102,8 @@ class StateSnapshot:
             "reason": self.reason,
             "seq": self.seq,
             "version": self.version,
+            "dns": self.dns.value,
+            "backup_link": self.backup_link.value,
         }
 
 
