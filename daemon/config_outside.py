@@ -62,6 +62,9 @@ class BackupLinkConfig(Section):
     targets: list[IPv4Address] | None = Field(default=None, min_length=1, max_length=16)
 
 
+NoticeKind = Literal["transition", "probe_alarm"]
+NOTICE_KINDS: tuple[NoticeKind, ...] = ("transition", "probe_alarm")
+
 _CLOCK = r"([01][0-9]|2[0-3]):[0-5][0-9]"
 _QUIET = re.compile(rf"^({_CLOCK})-({_CLOCK})$")
 
@@ -82,8 +85,7 @@ class NotifyConfig(Section):
     # Apprise URLs, one per line (ntfy://, mailtos://, tgram://, json://...): secrets,
     # they carry tokens; never logged, only their scheme
     urls_file: Path
-    kinds: list[Literal["transition", "probe_alarm"]] = Field(
-        default_factory=lambda: ["transition", "probe_alarm"], min_length=1)
+    kinds: list[NoticeKind] = Field(default_factory=lambda: list(NOTICE_KINDS), min_length=1)
     max_per_hour: Annotated[int, Field(ge=1, le=3600)] = 20
     # probe alarms (not transitions) in this local-time window are not sent; the next
     # notice counts them

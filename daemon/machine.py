@@ -14,7 +14,8 @@ the `Builder` (`machine_builder.py`), the one place transitions are made, raises
 `TransitionNotAllowed` for any other.
 
 Each Decision also carries two feedback edges for the supervisor: `reset_monitor` (the
-router moved or was found) and `probe` (whether and over which path to probe the primary).
+router moved or was found) and `probe` (whether and over which path to probe the primary,
+whether to probe the backup circuit and to run the DNS checks).
 
 Invariants (property-tested in tests/unit/test_machine_properties.py):
 - every transition is in ALLOWED, changes the state, has a reason and a cause;
@@ -28,15 +29,20 @@ Invariants (property-tested in tests/unit/test_machine_properties.py):
 
 from __future__ import annotations
 
+from . import machine_commands as c
 from . import machine_handlers as h
 from .machine_builder import Builder, TransitionNotAllowed, hold_down, probe_plan
-from .machine_handlers import NOT_HELD, PAUSED, Handler, commands, refuse
+from .machine_commands import NOT_HELD, PAUSED, commands, refuse
+from .machine_handlers import Handler
 from .machine_types import (
     ApplyWan,
+    BackupDown,
+    BackupUp,
     Cause,
     Command,
     Context,
     Decision,
+    DnsChecked,
     Effect,
     Event,
     Evidence,
@@ -64,7 +70,8 @@ from .machine_types import (
 from .model import State
 
 __all__ = [
-    "ALLOWED", "RULES", "ApplyWan", "Cause", "Command", "Context", "Decision", "Effect",
+    "ALLOWED", "RULES", "ApplyWan", "BackupDown", "BackupUp", "Cause", "Command", "Context",
+    "Decision", "DnsChecked", "Effect",
     "Event", "Evidence", "FlushMx", "MachineConfig", "MailPathChanged", "MxAction", "MxJob",
     "MxResult", "Note", "PrimaryDown", "PrimaryUp", "ProbePlan", "ProbeVia",
     "ReadRouter", "RepairMx", "RouterAction", "RouterJob", "RouterResult", "Tick",
@@ -83,34 +90,38 @@ ALLOWED: dict[State, frozenset[State]] = {
     S.FAULT: frozenset({S.PRIMARY, S.BACKUP, S.FAILING_OVER, S.FAILING_BACK, S.HELD}),
 }
 
-# The monitor's verdicts and the MX results, recorded (with their alarms), not acted on:
-# most rows start from this and override what their state does otherwise.
+# The monitors' verdicts, the DNS checks and the MX results, recorded (with their
+# alarms), not acted on: most rows start from this and override what their state does.
 _RECORD: dict[type[Event], Handler] = {
     PrimaryDown: h.record_down, PrimaryUp: h.record_up, MailPathChanged: h.record_mail_path,
-    MxResult: h.record_mx,
+    MxResult: h.record_mx, BackupDown: h.record_backup_down, BackupUp: h.record_backup_up,
+    DnsChecked: h.record_dns,
 }
 # The operator's commands while the router is read or moved: only hold and verify.
-_BUSY = commands(hold=h.hold_now, resume=NOT_HELD, failover=h.not_here,
-                 failback=h.not_here, verify=h.verify_now)
+_BUSY = commands(hold=c.hold_now, resume=NOT_HELD, failover=c.not_here,
+                 failback=c.not_here, verify=c.verify_now)
 
 RULES: dict[State, dict[type[Event], Handler]] = {
     # reading the router. Tick: nothing is due until the read ends
     S.STARTING: {**_RECORD, RouterResult: h.after_read, Command: _BUSY},
-    # RouterResult: no router action runs on primary, every result is stale
+    # RouterResult: no router action runs on primary, every result is stale. MxResult:
+    # after a failback, the verify that the queue's flush waits for
     S.PRIMARY: {
-        **_RECORD, Tick: h.tick_on_primary, PrimaryDown: h.fail_over,
-        Command: commands(hold=h.hold_now, resume=NOT_HELD, failover=h.failover_now,
-                          failback=h.not_here, verify=h.verify_now),
+        **_RECORD, Tick: h.tick_on_primary, PrimaryDown: h.fail_over, MxResult: h.mx_on_primary,
+        Command: commands(hold=c.hold_now, resume=NOT_HELD, failover=c.failover_now,
+                          failback=c.not_here, verify=c.verify_now),
     },
     # the apply, then the MX check, decides. Tick: nothing is due meanwhile
     S.FAILING_OVER: {**_RECORD, RouterResult: h.after_failover, MxResult: h.mx_failing_over,
                      Command: _BUSY},
     # RouterResult: no router action runs on backup, every result is stale
+    # BackupDown: both circuits down, the primary is tried at once (trial, auto)
     S.BACKUP: {
         **_RECORD, Tick: h.tick_on_backup, PrimaryUp: h.up_on_backup,
         MailPathChanged: h.mail_path_on_backup, MxResult: h.mx_on_backup,
-        Command: commands(hold=h.hold_now, resume=NOT_HELD, failover=h.not_here,
-                          failback=h.failback_now, verify=h.verify_now),
+        BackupDown: h.backup_down_on_backup,
+        Command: commands(hold=c.hold_now, resume=NOT_HELD, failover=c.not_here,
+                          failback=c.failback_now, verify=c.verify_now),
     },
     # the apply decides. Tick: nothing is due meanwhile
     S.FAILING_BACK: {**_RECORD, RouterResult: h.after_failback, Command: _BUSY},
@@ -118,15 +129,16 @@ RULES: dict[State, dict[type[Event], Handler]] = {
     # acted on. Tick: time stops (no retries, trials, verifications)
     S.HELD: {
         PrimaryDown: h.held_health, PrimaryUp: h.held_health, MailPathChanged: h.held_mail,
-        RouterResult: h.held_router, MxResult: h.record_mx,
-        Command: commands(hold=refuse("already held"), resume=h.resume_held,
+        RouterResult: h.held_router, MxResult: h.record_mx, BackupDown: h.held_backup,
+        BackupUp: h.held_backup, DnsChecked: h.held_dns,
+        Command: commands(hold=refuse("already held"), resume=c.resume_held,
                           failover=PAUSED, failback=PAUSED, verify=PAUSED),
     },
     # a failed action or an unreadable router, retried with backoff
     S.FAULT: {
         **_RECORD, Tick: h.tick_in_fault, RouterResult: h.after_read,
-        Command: commands(hold=h.hold_now, resume=h.resume_retries, failover=h.failover_now,
-                          failback=h.failback_now, verify=h.verify_now),
+        Command: commands(hold=c.hold_now, resume=c.resume_retries, failover=c.failover_now,
+                          failback=c.failback_now, verify=c.verify_now),
     },
 }
 

@@ -100,8 +100,11 @@ class Builder:
         action_id = self._new_id()
         detect = (evidence or {}).get("detect_s")
         durations = (("detect", float(detect)),) if isinstance(detect, int | float) else ()
+        # the router moves: what was seen of the backup circuit is moot, and a flush owed
+        # after a failback is the next failover's business
         self.set(router_job=action_id, router_job_kind=RouterJob.APPLY, intent=circuit,
-                 retry_at=None, durations=durations)
+                 retry_at=None, durations=durations, backup_link=LinkHealth.UNKNOWN,
+                 failback_flush=False)
         self.actions.append(ApplyWan(action_id, circuit, reason))
 
     def mx(self, kind: MxJob) -> None:
@@ -136,7 +139,8 @@ class Builder:
 
     def enter_primary(self, reason: str, cause: Cause, evidence: Evidence | None = None) -> None:
         self.go(State.PRIMARY, reason, cause, evidence)
-        self.set(backup_since=None, next_trial_at=None, retries=0)
+        self.set(backup_since=None, next_trial_at=None, retries=0,
+                 backup_link=LinkHealth.UNKNOWN)
         if self.ctx.primary_link == LinkHealth.DOWN and self.ctx.router_job is None:
             # known down already (after resume or a restart): act at once
             self.apply(Circuit.BACKUP, "primary down", Cause.PRIMARY_DOWN)
@@ -192,10 +196,18 @@ def probe_plan(ctx: Context) -> ProbePlan:
     only automatic failback probes it, over a path beside the router.
     """
     on_backup = ctx.circuit == Circuit.BACKUP or ctx.state in (State.BACKUP, State.FAILING_BACK)
+    dns = ctx.state == State.PRIMARY
+    # the backup circuit itself: probed through the router once it is settled on it
+    backup = (ctx.cfg.backup_link and ctx.circuit == Circuit.BACKUP
+              and ctx.state in _ON_BACKUP_CIRCUIT)
     if not on_backup:
-        return ProbePlan(True, ProbeVia.PRIMARY)
+        return ProbePlan(True, ProbeVia.PRIMARY, backup, dns)
     if ctx.cfg.failback_mode == "auto":
-        return ProbePlan(True, ProbeVia.FAILBACK)
-    return ProbePlan(False, None)
+        return ProbePlan(True, ProbeVia.FAILBACK, backup, dns)
+    return ProbePlan(False, None, backup, dns)
+
+
+# states in which the router stays where it is (no move in flight, no read pending)
+_ON_BACKUP_CIRCUIT = frozenset({State.BACKUP, State.HELD, State.FAULT})
 
 

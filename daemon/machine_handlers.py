@@ -11,11 +11,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from .machine_builder import Builder, probe_plan
+from .machine_builder import Builder, hold_down
 from .machine_types import (
-    Asked,
+    BackupDown,
+    BackupUp,
     Cause,
-    Command,
+    DnsChecked,
     Evidence,
     MailPathChanged,
     MxJob,
@@ -26,7 +27,7 @@ from .machine_types import (
     RouterResult,
     Tick,
 )
-from .model import Action, Circuit, EventKind, LinkHealth, MailPath, State
+from .model import Circuit, DnsHealth, EventKind, LinkHealth, MailPath
 
 # A row's entry: the step's builder and the event (of the type the row maps it from).
 Handler = Callable[[Builder, Any], None]
@@ -37,7 +38,7 @@ def _summary(evidence: Evidence) -> str:
     return f": {text}" if text else ""
 
 
-def _colon(detail: str) -> str:
+def colon(detail: str) -> str:
     return f": {detail}" if detail else ""
 
 
@@ -76,7 +77,7 @@ def up_on_backup(b: Builder, ev: PrimaryUp) -> None:
 def record_mail_path(b: Builder, ev: MailPathChanged) -> None:
     new = MailPath.OK if ev.ok else MailPath.FAILING
     if _alarming(b.ctx.mail_path, new):
-        b.note(EventKind.PROBE_ALARM, f"mail path {new.value}" + _colon(ev.detail))
+        b.note(EventKind.PROBE_ALARM, f"mail path {new.value}" + colon(ev.detail))
     b.set(mail_path=new)
 
 
@@ -90,6 +91,66 @@ def mail_path_on_backup(b: Builder, ev: MailPathChanged) -> None:
 def _alarming(old: MailPath, new: MailPath) -> bool:
     """An alarm when the mail path starts failing, and when it recovers; not at start."""
     return new != old and (new == MailPath.FAILING or old == MailPath.FAILING)
+
+
+# -- handlers: outside (the backup circuit, the DNS checks) ----------------------------
+
+
+def record_backup_down(b: Builder, ev: BackupDown) -> None:
+    if b.ctx.backup_link != LinkHealth.DOWN:
+        both = b.ctx.primary_link != LinkHealth.UP
+        b.note(EventKind.PROBE_ALARM,
+               ("both circuits down: the backup circuit is down too" if both else
+                "backup circuit down (the primary answers)") + _summary(ev.evidence),
+               **ev.evidence)
+    b.set(backup_link=LinkHealth.DOWN)
+
+
+def backup_down_on_backup(b: Builder, ev: BackupDown) -> None:
+    record_backup_down(b, ev)
+    try_primary_if_both_down(b, ev.evidence)
+
+
+def try_primary_if_both_down(b: Builder, evidence: Evidence) -> None:
+    """trial and auto: with the backup circuit dead too, try the primary now instead of
+    after the hold-down; once per hold-down (which doubles as failbacks pile up), so two
+    dead circuits are not a restart loop."""
+    ctx = b.ctx
+    if ctx.cfg.failback_mode == "manual" or ctx.backup_link != LinkHealth.DOWN:
+        return
+    if ctx.router_job is not None:
+        return
+    if ctx.both_down_tried is not None and b.now - ctx.both_down_tried < hold_down(ctx, b.now):
+        return
+    b.set(trial=True, both_down_tried=b.now)
+    b.apply(Circuit.PRIMARY, "both circuits down: trying the primary now, without the "
+            "hold-down", Cause.BACKUP_DOWN, evidence)
+
+
+def record_backup_up(b: Builder, ev: BackupUp) -> None:
+    if b.ctx.backup_link == LinkHealth.DOWN:
+        b.note(EventKind.PROBE_ALARM, "backup circuit up again" + _summary(ev.evidence),
+               **ev.evidence)
+    b.set(backup_link=LinkHealth.UP)
+
+
+def held_backup(b: Builder, ev: BackupDown | BackupUp) -> None:
+    b.set(backup_link=LinkHealth.DOWN if isinstance(ev, BackupDown) else LinkHealth.UP)
+
+
+def record_dns(b: Builder, ev: DnsChecked) -> None:
+    """An alarm when the checks start failing and when they pass again; `unknown` (no
+    answer) is recorded, not alarmed: the next run tells."""
+    old = b.ctx.dns
+    if ev.health == DnsHealth.FAILING and old != DnsHealth.FAILING:
+        b.note(EventKind.PROBE_ALARM, "DNS check failed" + colon(ev.detail), **ev.evidence)
+    elif ev.health == DnsHealth.OK and old == DnsHealth.FAILING:
+        b.note(EventKind.PROBE_ALARM, "DNS checks pass again", **ev.evidence)
+    b.set(dns=ev.health)
+
+
+def held_dns(b: Builder, ev: DnsChecked) -> None:
+    b.set(dns=ev.health)
 
 
 def held_health(b: Builder, ev: PrimaryDown | PrimaryUp) -> None:
@@ -136,7 +197,7 @@ def after_read(b: Builder, ev: RouterResult) -> None:
         b.mx(MxJob.VERIFY)
     else:
         b.fault("router WAN matches neither the primary nor the backup config"
-                + _colon(ev.detail), Cause.ROUTER)
+                + colon(ev.detail), Cause.ROUTER)
 
 
 def _moved(b: Builder, ev: RouterResult, to: Circuit, move: str) -> bool:
@@ -169,6 +230,12 @@ def after_failback(b: Builder, ev: RouterResult) -> None:
           trial_until=b.now + b.ctx.cfg.trial_check if trial else None)
     b.enter_primary("router back on the primary circuit" + (" (trial)" if trial else ""),
                     Cause.ROUTER, b.move_evidence())
+    cfg = b.ctx.cfg
+    if cfg.mx and cfg.flush:
+        # mail sent while the router restarted waits on the backup MX: verify, then flush
+        b.set(failback_flush=True, flushed=False, reflush_at=None, failback_verify_at=None,
+              failback_flush_until=b.now + cfg.verify_interval)
+        b.mx(MxJob.VERIFY)   # else due at the next tick, once the job in flight ends
 
 
 def _mx_done(b: Builder, ev: MxResult) -> MxJob | None:
@@ -186,7 +253,7 @@ def _mx_done(b: Builder, ev: MxResult) -> MxJob | None:
         mail = MailPath.OK if ev.ok else MailPath.FAILING
         if _alarming(b.ctx.mail_path, mail):
             b.note(EventKind.PROBE_ALARM, f"backup MX {'verified' if ev.ok else 'check failed'}"
-                   + _colon(ev.detail))
+                   + colon(ev.detail))
         b.set(mail_path=mail)
     return kind
 
@@ -207,6 +274,20 @@ def _mx_follow_up(b: Builder, ev: MxResult, kind: MxJob | None) -> None:
         b.mx(MxJob.FLUSH)
     elif not ev.ok and kind == MxJob.VERIFY and b.ctx.cfg.repair:
         b.mx(MxJob.REPAIR)
+
+
+def mx_on_primary(b: Builder, ev: MxResult) -> None:
+    """After a failback: flush once the MX is verified; a failed verify (the tunnel may
+    still be coming up) is tried again after `retry_initial`, until the flush is owed no
+    more (`failback_flush_until`)."""
+    kind = _mx_done(b, ev)
+    if kind is None or not b.ctx.failback_flush:
+        return
+    if kind == MxJob.VERIFY and ev.ok:
+        b.set(failback_flush=False, failback_flush_until=None)
+        b.mx(MxJob.FLUSH)
+    elif kind == MxJob.VERIFY:
+        b.set(failback_verify_at=b.now + b.ctx.cfg.retry_initial)
 
 
 def mx_failing_over(b: Builder, ev: MxResult) -> None:
@@ -230,9 +311,10 @@ def tick_on_backup(b: Builder, _ev: Tick) -> None:
     ctx, now = b.ctx, b.now
     if ctx.last_verify is None or now - ctx.last_verify >= ctx.cfg.verify_interval:
         b.mx(MxJob.VERIFY)
-    if ctx.reflush_at is not None and now >= ctx.reflush_at and ctx.mx_job is None:
-        b.set(reflush_at=None)
-        b.mx(MxJob.FLUSH)
+    _reflush_if_due(b)
+    try_primary_if_both_down(b, {})
+    if b.ctx.router_job is not None:
+        return   # trying the primary already
     if ctx.cfg.failback_mode == "auto":
         b.auto_failback_if_due({})
     elif ctx.cfg.failback_mode == "trial" and ctx.next_trial_at is not None \
@@ -243,105 +325,28 @@ def tick_on_backup(b: Builder, _ev: Tick) -> None:
 
 
 def tick_on_primary(b: Builder, _ev: Tick) -> None:
-    if b.ctx.trial_until is not None and b.now >= b.ctx.trial_until:
+    ctx, now = b.ctx, b.now
+    if ctx.trial_until is not None and now >= ctx.trial_until:
         b.set(trial_until=None)
         b.note(EventKind.ACTION, "trial failback held: the primary stayed up")
+    if ctx.failback_flush and ctx.mx_job is None:
+        if ctx.failback_flush_until is not None and now >= ctx.failback_flush_until:
+            b.set(failback_flush=False, failback_flush_until=None)
+            b.note(EventKind.ACTION, "after the failback the backup MX could not be "
+                   "verified: its queue was not flushed (Postfix retries on its own schedule)")
+        elif ctx.failback_verify_at is None or now >= ctx.failback_verify_at:
+            b.set(failback_verify_at=None)
+            b.mx(MxJob.VERIFY)
+    _reflush_if_due(b)
+
+
+def _reflush_if_due(b: Builder) -> None:
+    """The second flush, `reflush_after` the first (after a failover or a failback)."""
+    if b.ctx.reflush_at is not None and b.now >= b.ctx.reflush_at and b.ctx.mx_job is None:
+        b.set(reflush_at=None)
+        b.mx(MxJob.FLUSH)
 
 
 def tick_in_fault(b: Builder, _ev: Tick) -> None:
     if b.ctx.retry_at is not None and b.now >= b.ctx.retry_at and b.ctx.router_job is None:
         b.retry()
-
-
-# -- handlers: the operator -----------------------------------------------------------
-# Each state's row says what each command does there (`commands` below). A rule takes
-# the builder and what was asked; it returns None when it accepted the command, else
-# why it refused.
-
-
-Rule = Callable[[Builder, Asked], str | None]
-
-
-def hold_now(b: Builder, asked: Asked) -> None:
-    b.go(State.HELD, asked.why, Cause.OPERATOR)
-
-
-def verify_now(b: Builder, _asked: Asked) -> str | None:
-    if not b.ctx.cfg.mx:
-        return "no backup MX configured"
-    if b.ctx.mx_job is not None:
-        return "an MX action is already running"
-    b.mx(MxJob.VERIFY)
-    return None
-
-
-def failover_now(b: Builder, asked: Asked) -> str | None:
-    if b.ctx.router_job is not None:
-        return "a router action is in flight"
-    b.apply(Circuit.BACKUP, asked.why, Cause.OPERATOR)
-    return None
-
-
-def failback_now(b: Builder, asked: Asked) -> str | None:
-    if b.ctx.router_job is not None:
-        return "a router action is in flight"
-    # the monitor probes the primary now and sees it down: failing back would fail over
-    # again a few rounds later
-    if b.ctx.primary_link == LinkHealth.DOWN and probe_plan(b.ctx).probe and not asked.force:
-        seen = b.ctx.primary_down_seen
-        return (f"the monitor sees the primary circuit down{': ' + seen if seen else ''}; "
-                "failback with force (dslfailover failback --force) moves anyway")
-    b.set(trial=False)
-    b.apply(Circuit.PRIMARY, asked.why, Cause.OPERATOR)
-    return None
-
-
-def not_here(b: Builder, _asked: Asked) -> str:
-    if b.ctx.router_job is not None:
-        return "a router action is in flight"
-    return f"not possible in state {b.ctx.state.value}"
-
-
-def resume_retries(b: Builder, _asked: Asked) -> str | None:
-    if b.ctx.router_job is not None:
-        return "not held"
-    b.retry()
-    return None
-
-
-def resume_held(b: Builder, asked: Asked) -> str | None:
-    why = asked.why
-    if b.ctx.router_job is not None:
-        return "a router action is still in flight; resume when it is done"
-    if b.ctx.circuit == Circuit.PRIMARY:
-        b.enter_primary(why, Cause.OPERATOR)
-    elif b.ctx.circuit == Circuit.BACKUP:
-        b.go(State.BACKUP, why, Cause.OPERATOR)
-        if b.ctx.backup_since is None:
-            b.enter_backup(why, Cause.OPERATOR)
-    else:
-        b.go(State.STARTING, why, Cause.OPERATOR)
-        b.read_router()
-    return None
-
-
-def refuse(text: str) -> Rule:
-    return lambda b, asked: text
-
-
-def commands(*, hold: Rule, resume: Rule, failover: Rule, failback: Rule,
-              verify: Rule) -> Handler:
-    rules = {Action.HOLD: hold, Action.RESUME: resume, Action.FAILOVER: failover,
-             Action.FAILBACK: failback, Action.VERIFY: verify}
-
-    def handle(b: Builder, ev: Command) -> None:
-        cmd = ev.command
-        why = f"{cmd.action.value} by {cmd.source}" + _colon(cmd.reason)
-        refused = rules[cmd.action](b, Asked(why, cmd.force))
-        b.note(EventKind.COMMAND, why + (f" — refused: {refused}" if refused else ""),
-               action=cmd.action.value, source=cmd.source, accepted=refused is None)
-    return handle
-
-
-NOT_HELD, PAUSED = refuse("not held"), refuse("held: automation paused; resume first")
-

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from .config import BackupMxConfig, Config
-from .model import Circuit, EventKind, LinkHealth, MailPath, OperatorCommand, State
+from .model import Circuit, DnsHealth, EventKind, LinkHealth, MailPath, OperatorCommand, State
 
 Evidence = Mapping[str, Any]
 
@@ -45,6 +45,7 @@ class MachineConfig:
     # tunnel at failover time is deferred only when Postfix's smtp_connect_timeout (30 s
     # by default) runs out, after the first flush; 0 turns it off
     reflush_after: float
+    backup_link: bool       # probe the backup circuit's far targets while on it
 
 
 def _mx_default(name: str) -> Any:
@@ -66,7 +67,8 @@ def machine_config(cfg: Config) -> MachineConfig:
         repair=mx.repair if mx else _mx_default("repair"),
         flush=mx.flush if mx else _mx_default("flush"),
         verify_interval=mx.verify_interval if mx else _mx_default("verify_interval"),
-        reflush_after=mx.reflush_after if mx else _mx_default("reflush_after"))
+        reflush_after=mx.reflush_after if mx else _mx_default("reflush_after"),
+        backup_link=cfg.backup_link.enabled)
 
 
 # -- events ---------------------------------------------------------------------------
@@ -84,6 +86,28 @@ class PrimaryDown:
 
 @dataclass(frozen=True, slots=True)
 class PrimaryUp:
+    evidence: Evidence = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class BackupDown:
+    """The backup circuit's far targets stopped answering while the router is on it."""
+
+    evidence: Evidence = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class BackupUp:
+    evidence: Evidence = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class DnsChecked:
+    """The `[dns]` checks ran: their verdict, a line on what failed, the checks and the
+    records they saw (the evidence of an alarm)."""
+
+    health: DnsHealth
+    detail: str = ""
     evidence: Evidence = field(default_factory=dict)
 
 
@@ -133,7 +157,8 @@ class Asked:
     force: bool   # failback: even onto a primary the monitor sees down
 
 
-Event = Tick | PrimaryDown | PrimaryUp | MailPathChanged | RouterResult | MxResult | Command
+Event = (Tick | PrimaryDown | PrimaryUp | BackupDown | BackupUp | DnsChecked | MailPathChanged
+         | RouterResult | MxResult | Command)
 
 # -- actions (effects for the executor) -----------------------------------------------
 
@@ -211,6 +236,7 @@ class Cause(enum.StrEnum):
     ROUTER = "router"                # what the router was read or found to run
     ACTION_FAILED = "action_failed"  # a failover or failback failed
     OPERATOR = "operator"            # an operator's command
+    BACKUP_DOWN = "backup_down"      # on backup, the backup circuit died too
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,10 +267,14 @@ class ProbeVia(enum.StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class ProbePlan:
-    """Whether to probe the primary now, and over which path (None when not probing)."""
+    """Whether to probe the primary now, and over which path (None when not probing);
+    whether to probe the backup circuit (on it, through the router) and to run the DNS
+    checks (on `primary`, when `[dns]` is set)."""
 
     probe: bool
     via: ProbeVia | None
+    backup: bool = False
+    dns: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,6 +285,8 @@ class Context:
     primary_link: LinkHealth = LinkHealth.UNKNOWN
     primary_down_seen: str = ""            # the last verdict's summary (read while down)
     mail_path: MailPath = MailPath.UNKNOWN
+    backup_link: LinkHealth = LinkHealth.UNKNOWN   # probed only while on the backup circuit
+    dns: DnsHealth = DnsHealth.UNKNOWN
     since: float = 0.0
     reason: str = "starting"
     next_id: int = 1
@@ -273,6 +305,12 @@ class Context:
     last_verify: float | None = None
     flushed: bool = False                  # flushed since the last failover
     reflush_at: float | None = None        # when the second flush is due
+    # after a failback: the MX is verified, then its queue flushed (mail sent to it while
+    # the router restarted); the next verify is due then, until `failback_flush_until`
+    failback_flush: bool = False
+    failback_verify_at: float | None = None
+    failback_flush_until: float | None = None
+    both_down_tried: float | None = None   # the last failback tried because both were down
     # the steps of the router move in flight and how long each took (seconds): detect,
     # dialogue, restart_wait, read_back, live_proof, mx_checks; the evidence of `backup`
     # (or `primary` after a failback)

@@ -6,7 +6,6 @@ import itertools
 import json
 from dataclasses import replace
 from pathlib import Path
-from typing import TypeVar
 
 import pytest
 
@@ -15,10 +14,12 @@ from daemon.machine import (
     ALLOWED,
     RULES,
     ApplyWan,
+    BackupDown,
+    BackupUp,
     Cause,
     Command,
     Context,
-    Decision,
+    DnsChecked,
     FlushMx,
     MachineConfig,
     MailPathChanged,
@@ -44,27 +45,9 @@ from daemon.machine import (
 from daemon.machine_builder import Builder
 from daemon.model import Action, Circuit, LinkHealth, MailPath, OperatorCommand, State
 from tests.harness import config_dict
-from tests.unit.machine_setup import machine_cfg
+from tests.unit.machine_setup import cmd, machine_cfg, on, only
 
-T = TypeVar("T")
 CFG = machine_cfg(hold_down=300, hold_down_max=3600, flap_window=3600, mx=True)
-
-
-def cmd(action: Action, reason: str = "") -> Command:
-    return Command(OperatorCommand(action, reason, "test"))
-
-
-def on(cfg: MachineConfig, circuit: Circuit, now: float = 0.0) -> Context:
-    d = start(cfg, now)
-    (read,) = d.actions
-    assert isinstance(read, ReadRouter)
-    return step(d.ctx, RouterResult(read.action_id, True, circuit), now).ctx
-
-
-def only(d: Decision, kind: type[T]) -> T:
-    found = [a for a in d.actions if isinstance(a, kind)]
-    assert len(found) == 1, d.actions
-    return found[0]
 
 
 def test_start_reads_the_router_first() -> None:
@@ -419,7 +402,8 @@ def test_a_failed_apply_still_wanted_after_hold_resume_and_a_failed_read() -> No
 
 def test_every_state_has_a_row_and_what_a_row_leaves_out_is_the_documented_gaps() -> None:
     assert set(RULES) == set(State)
-    events = {Tick, PrimaryDown, PrimaryUp, MailPathChanged, RouterResult, MxResult, Command}
+    events = {Tick, PrimaryDown, PrimaryUp, BackupDown, BackupUp, DnsChecked,
+              MailPathChanged, RouterResult, MxResult, Command}
     ignored = {(s, e) for s in State for e in events if e not in RULES[s]}
     assert all(set(row) <= events for row in RULES.values())
     assert ignored == {
@@ -444,7 +428,8 @@ def test_the_builder_refuses_a_transition_that_is_not_allowed() -> None:
 
 def test_causes_are_the_metrics_label_vocabulary() -> None:
     assert [c.value for c in Cause] == [
-        "primary_down", "primary_up", "trial", "retry", "router", "action_failed", "operator"]
+        "primary_down", "primary_up", "trial", "retry", "router", "action_failed", "operator",
+        "backup_down"]
 
 
 def test_job_kinds_are_strings_in_the_status_json() -> None:
@@ -477,19 +462,20 @@ def test_the_monitor_is_reset_when_the_router_moved_or_was_found() -> None:
 
 
 def test_the_probe_plan_follows_the_circuit_and_the_failback_mode() -> None:
-    primary = ProbePlan(True, ProbeVia.PRIMARY)
-    assert start(CFG, 0.0).probe == primary
+    primary = ProbePlan(True, ProbeVia.PRIMARY, backup=False, dns=True)
+    assert start(CFG, 0.0).probe == ProbePlan(True, ProbeVia.PRIMARY)
     assert probe_plan(on(CFG, Circuit.PRIMARY)) == primary
     ctx = on(CFG, Circuit.BACKUP)
-    assert probe_plan(ctx) == ProbePlan(False, None)  # manual: nothing to probe through
+    # manual: the primary has no path to be probed through; the backup circuit is probed
+    assert probe_plan(ctx) == ProbePlan(False, None, backup=True)
     auto = replace(ctx, cfg=replace(CFG, failback_mode="auto"))
-    assert probe_plan(auto) == ProbePlan(True, ProbeVia.FAILBACK)
+    assert probe_plan(auto) == ProbePlan(True, ProbeVia.FAILBACK, backup=True)
     d = step(ctx, cmd(Action.FAILBACK), 1.0)
     assert (d.ctx.state, d.probe) == (State.FAILING_BACK, ProbePlan(False, None))
     d = step(d.ctx, RouterResult(only(d, ApplyWan).action_id, True, Circuit.PRIMARY), 2.0)
     assert d.probe == primary
     # a fault with the router on backup probes as on backup
-    assert probe_plan(replace(ctx, state=State.FAULT)) == ProbePlan(False, None)
+    assert probe_plan(replace(ctx, state=State.FAULT)) == ProbePlan(False, None, backup=True)
 
 
 # -- configuration --------------------------------------------------------------------
@@ -503,11 +489,13 @@ def test_machine_config_takes_every_value_from_the_config(tmp_path: Path) -> Non
     cfg = Config.model_validate(config_dict(
         failback={"mode": "trial", "hold_down": 30.0, "hold_down_max": 90.0,
                   "flap_window": 600.0, "trial_interval": 300.0, "trial_check": 20.0},
-        actions={"retry_initial": 2.0, "retry_max": 60.0}, backup_mx=mx))
+        actions={"retry_initial": 2.0, "retry_max": 60.0}, backup_mx=mx,
+        backup_link={"enabled": False}))
     assert machine_config(cfg) == MachineConfig(
         failback_mode="trial", hold_down=30.0, hold_down_max=90.0, flap_window=600.0,
         trial_interval=300.0, trial_check=20.0, retry_initial=2.0, retry_max=60.0,
-        mx=True, repair=True, flush=False, verify_interval=120.0, reflush_after=10.0)
+        mx=True, repair=True, flush=False, verify_interval=120.0, reflush_after=10.0,
+        backup_link=False)
 
 
 def test_without_a_backup_mx_the_mx_fields_are_the_sections_defaults_and_unused() -> None:

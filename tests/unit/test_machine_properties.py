@@ -16,9 +16,12 @@ from hypothesis import strategies as st
 from daemon.machine import (
     ALLOWED,
     ApplyWan,
+    BackupDown,
+    BackupUp,
     Command,
     Context,
     Decision,
+    DnsChecked,
     MachineConfig,
     MailPathChanged,
     MxAction,
@@ -35,7 +38,7 @@ from daemon.machine import (
     start,
     step,
 )
-from daemon.model import Action, Circuit, OperatorCommand, State
+from daemon.model import Action, Circuit, DnsHealth, OperatorCommand, State
 from tests.unit.machine_setup import machine_cfg
 
 configs = st.builds(
@@ -46,6 +49,7 @@ configs = st.builds(
     trial_interval=st.sampled_from([30.0, 120.0]),
     trial_check=st.sampled_from([5.0, 20.0]),
     mx=st.booleans(),
+    backup_link=st.booleans(),
     repair=st.booleans(),
     flush=st.booleans(),
     reflush_after=st.sampled_from([0.0, 3.0]),
@@ -65,6 +69,8 @@ steps = st.lists(
         st.tuples(st.just("down"), st.floats(0.0, 5.0)),
         st.tuples(st.just("up"), st.floats(0.0, 5.0)),
         st.tuples(st.just("mail"), st.booleans()),
+        st.tuples(st.just("backup"), st.booleans()),
+        st.tuples(st.just("dns"), st.sampled_from(list(DnsHealth))),
         st.tuples(st.just("cmd"), st.tuples(st.sampled_from(list(Action)),
                                             st.sampled_from(["", "prop", "line: fixed"]),
                                             st.sampled_from(["test", "uid 1000", "a:b"]))),
@@ -137,12 +143,16 @@ def check_feedback(d: object) -> None:
     ctx = d.ctx
     on_backup = ctx.circuit == Circuit.BACKUP or ctx.state in (State.BACKUP,
                                                                State.FAILING_BACK)
+    # the backup circuit is probed only while the router stays on it; DNS on primary
+    backup = ctx.cfg.backup_link and ctx.circuit == Circuit.BACKUP and ctx.state in (
+        State.BACKUP, State.HELD, State.FAULT)
+    dns = ctx.state == State.PRIMARY
     if not on_backup:
-        assert d.probe == ProbePlan(True, ProbeVia.PRIMARY)
+        assert d.probe == ProbePlan(True, ProbeVia.PRIMARY, backup, dns)
     elif ctx.cfg.failback_mode == "auto":
-        assert d.probe == ProbePlan(True, ProbeVia.FAILBACK)
+        assert d.probe == ProbePlan(True, ProbeVia.FAILBACK, backup, dns)
     else:
-        assert d.probe == ProbePlan(False, None)
+        assert d.probe == ProbePlan(False, None, backup, dns)
 
 
 def _reason_kind(reason: str) -> str:
@@ -150,7 +160,8 @@ def _reason_kind(reason: str) -> str:
     for prefix, kind in (("primary down", "primary_down"), ("trial", "trial"),
                          ("retry", "retry"), ("router", "router"), ("cannot read", "router"),
                          ("failover failed", "action_failed"),
-                         ("failback failed", "action_failed"), ("primary up", "primary_up")):
+                         ("failback failed", "action_failed"), ("primary up", "primary_up"),
+                         ("both circuits down", "backup_down")):
         if reason.startswith(prefix):
             return kind
     if " by " in reason.split(":")[0]:
@@ -180,6 +191,10 @@ def test_random_event_sequences_keep_the_invariants(
             event = PrimaryUp()
         elif kind == "mail":
             event = MailPathChanged(arg)
+        elif kind == "backup":
+            event = BackupUp() if arg else BackupDown({"summary": "test"})
+        elif kind == "dns":
+            event = DnsChecked(arg, "test")
         elif kind == "router_done":
             if world.router is None:
                 continue
