@@ -25,7 +25,7 @@ import contextlib
 import time
 from collections.abc import Coroutine, Iterable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import structlog
 
@@ -42,14 +42,11 @@ from .monitor import Monitor
 from .operators import Operators
 from .probe_loop import ProbeLoop
 from .probes.icmp import choose_privileged
-from .publish.fanout import FanOut, MetricsOut, MqttOut
+from .publish.attach import Attached, attach
+from .publish.fanout import FanOut
 from .publish.sdnotify import Notifier, watchdog_interval
 from .store import Store
 from .wiring import live_proof, mx_settings, router_settings
-
-if TYPE_CHECKING:
-    from .publish.metrics import Metrics
-    from .publish.mqtt import MqttPublisher
 
 log = structlog.get_logger("dslfailover.app")
 
@@ -100,9 +97,8 @@ class Daemon:
         self.snapshot: StateSnapshot | None = None
         self.since_wall = datetime.now(UTC)
         self._failover_started: float | None = None
-        # the MQTT client and the metrics server when configured: their loops are ours
-        self._mqtt: MqttPublisher | None = None
-        self._metrics: Metrics | None = None
+        # MQTT, metrics and notices when configured: their loops are ours
+        self.out = Attached()
 
     # -- lifecycle -----------------------------------------------------------------
 
@@ -118,24 +114,31 @@ class Daemon:
         privileged = choose_privileged(self.cfg.primary.privileged)
         # the live proof after each apply pings too: built once privileges are known
         self.executor.live_proof = live_proof(self.cfg, privileged)
-        self._setup_publishers()
+        self.out = attach(self.publisher, self.cfg, self.secrets,
+                          on_command=self.operators.on_mqtt_command)
         self._report_interrupted()
         try:
             async with asyncio.TaskGroup() as tg:
                 self.actions.start(tg)
                 helpers = [tg.create_task(self._optional(
                     "control unavailable; running without it", self._control()), name="control")]
-                if self._mqtt is not None:
-                    helpers.append(tg.create_task(self._mqtt.run(self._quiet), name="mqtt"))
-                if self._metrics is not None:
+                if self.out.mqtt is not None:
+                    helpers.append(tg.create_task(self.out.mqtt.run(self._quiet), name="mqtt"))
+                if self.out.notices is not None:
+                    helpers.append(tg.create_task(self.out.notices.run(self._quiet),
+                                                  name="notify"))
+                if self.out.metrics is not None:
                     helpers.append(tg.create_task(self._optional(
-                        "metrics unavailable; running without it", self._metrics.serve(
+                        "metrics unavailable; running without it", self.out.metrics.serve(
                         self.cfg.metrics.host, self.cfg.metrics.port, self.stop)),
                         name="metrics"))
                 workers = [
                     tg.create_task(self.probes.primary(privileged), name="probe-primary"),
+                    tg.create_task(self.probes.backup_circuit(privileged), name="probe-backup"),
                     tg.create_task(self._ticker(), name="ticker"),
                 ]
+                if self.cfg.dns is not None:
+                    workers.append(tg.create_task(self.probes.dns(), name="dns-checks"))
                 # pinged through the grace too: the loop still works
                 watchdog = tg.create_task(self._watchdog(), name="watchdog")
                 if self.cfg.tunnel is not None:
@@ -208,7 +211,7 @@ class Daemon:
         Bounded by STARTUP_BROKER_WAIT; nothing has been decided yet, and the monitor is
         already probing, so this never delays a failover.
         """
-        if self._mqtt is None:
+        if self.out.mqtt is None:
             return
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(STARTUP_BROKER_WAIT):
@@ -226,20 +229,6 @@ class Daemon:
             raise
         except Exception as exc:
             log.error(unavailable, error=str(exc))
-
-    def _setup_publishers(self) -> None:
-        if self.cfg.mqtt.enabled:
-            from .publish.mqtt import create_publisher
-
-            self._mqtt = create_publisher(self.cfg, self.secrets,
-                                          on_command=self.operators.on_mqtt_command)
-            assert self._mqtt is not None  # enabled
-            self.publisher.publishers.append(MqttOut(self._mqtt))
-        if self.cfg.metrics.enabled:
-            from .publish.metrics import Metrics
-
-            self._metrics = Metrics(self.cfg.site)
-            self.publisher.publishers.append(MetricsOut(self._metrics))
 
     async def _control(self) -> None:
         from .control.server import ControlServer
@@ -325,7 +314,7 @@ class Daemon:
         self.snapshot = StateSnapshot(
             state=ctx.state, circuit=ctx.circuit, primary_link=ctx.primary_link,
             mail_path=ctx.mail_path, since=self.since_wall, reason=ctx.reason,
-            seq=self.audit.seq)
+            seq=self.audit.seq, dns=ctx.dns, backup_link=ctx.backup_link)
         self.publisher.state(self.snapshot)
 
     # -- the operator API (control socket) --------------------------------------------
@@ -344,4 +333,5 @@ class Daemon:
 
 
 def _health(ctx: m.Context) -> tuple[Any, ...]:
-    return (ctx.state, ctx.circuit, ctx.primary_link, ctx.mail_path, ctx.reason)
+    return (ctx.state, ctx.circuit, ctx.primary_link, ctx.mail_path, ctx.reason, ctx.dns,
+            ctx.backup_link)

@@ -13,14 +13,12 @@ import os
 import re
 import socket
 from dataclasses import dataclass
-from ipaddress import IPv4Address, IPv4Network, IPv6Address, ip_address
+from ipaddress import IPv4Address, IPv4Network, ip_address
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
-    BaseModel,
-    ConfigDict,
     Field,
     ValidationError,
     field_validator,
@@ -39,7 +37,7 @@ from .config_file import EXIT_CONFIG as EXIT_CONFIG
 from .config_file import ConfigError as ConfigError
 from .config_file import config_path as config_path
 from .config_outside import BackupLinkConfig, DnsConfig, NotifyConfig
-from .config_types import Host, Port, Section, Seconds, check_host
+from .config_types import Host, Port, Seconds, Section, check_host
 
 
 def _ehlo_name(value: str) -> str:

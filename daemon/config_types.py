@@ -44,4 +44,4 @@ def check_host(value: str) -> str:
 
 
 # every host a daemon connects to or listens on: one validator for all of them
-Host = Annotated[str, AfterValidator(_host)]
+Host = Annotated[str, AfterValidator(check_host)]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ipaddress import IPv4Network
+from ipaddress import IPv4Address, IPv4Network
 
 from postfix_sync import MxSettings
 from router_drivers import RouterSettings
@@ -68,6 +68,16 @@ def proof_plans(cfg: Config) -> dict[Circuit, ProofPlan]:
            far_targets(cfg.primary.targets, _subnet(r.primary), _subnet(r.backup)))
     return {Circuit.PRIMARY: ProofPlan(Circuit.PRIMARY, r.primary.gateway, far),
             Circuit.BACKUP: ProofPlan(Circuit.BACKUP, r.backup.gateway, far)}
+
+
+def backup_targets(cfg: Config) -> tuple[IPv4Address, ...]:
+    """What is probed of the backup circuit while the router is on it: `[backup_link]
+    targets`, by default the live proof's far targets (empty: not probed)."""
+    if not cfg.backup_link.enabled:
+        return ()
+    if cfg.backup_link.targets is not None:
+        return tuple(cfg.backup_link.targets)
+    return proof_plans(cfg)[Circuit.BACKUP].far
 
 
 def live_proof(cfg: Config, privileged: bool) -> LiveProof | None:

@@ -164,8 +164,17 @@ async def run_probes(cfg: Config, secrets: Secrets) -> list[Check]:
         circuit = classify(wan, cfg.router.primary.wan(), cfg.router.backup.wan())
         checks.append(Check("router", circuit.value != "unknown",
                                  f"{wan} ({circuit.value} circuit)"))
+        if circuit.value == "backup":
+            checks.extend(await _backup_link(cfg))
     except (RouterError, TimeoutError) as exc:
         checks.append(Check("router", False, str(exc) or "timed out"))
+    if cfg.dns is not None:
+        from ..probes.dns import DnsSettings, check_dns  # dnspython: only with [dns]
+
+        settings = DnsSettings.from_config(cfg)
+        assert settings is not None
+        dns = await check_dns(settings)
+        checks.extend(Check(c.name, c.ok, c.detail) for c in dns.checks)
     mxs = mx_settings(cfg)
     if mxs is not None:
         try:
@@ -175,6 +184,27 @@ async def run_probes(cfg: Config, secrets: Secrets) -> list[Check]:
         except (MxError, TimeoutError) as exc:
             checks.append(Check("mx", False, str(exc) or "timed out"))
     return checks
+
+
+async def _backup_link(cfg: Config) -> list[Check]:
+    """The router is on the backup circuit: do its far targets answer (the daemon's
+    `backup_link`, in one round)?"""
+    from postfix_sync import Check
+
+    from ..probes.icmp import choose_privileged, echo_all
+    from ..wiring import backup_targets
+
+    far = backup_targets(cfg)
+    if not far:
+        return []
+    p = cfg.primary
+    replies = await echo_all(list(far), timeout=p.timeout,
+                             privileged=choose_privileged(p.privileged), source=p.source)
+    answered = sum(r.ok for r in replies)
+    quorum = min(p.quorum, len(far))
+    return [Check("backup_link", answered >= quorum,
+                  f"{answered}/{len(far)} far targets answered through the backup circuit "
+                  f"(quorum {quorum})")]
 
 
 def cmd_probe(args: argparse.Namespace) -> int:

@@ -281,6 +281,8 @@ def format_status(status: dict[str, Any], *, now: datetime) -> str:
         f"circuit:       {get('circuit')}",
         f"primary link:  {get('primary_link')}",
         f"mail path:     {get('mail_path')}",
+        f"backup link:   {get('backup_link')}",
+        f"dns:           {get('dns')}",
         f"since:         {get('since')}{_age(since, now) if isinstance(since, str) else ''}",
         f"reason:        {status.get('reason') or '-'}",
     ]

@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass
 
 from .. import __version__
-from ..model import Action, MailPath, State
+from ..model import Action, DnsHealth, MailPath, State
 
 MANUFACTURER = "dslfailover"
 MODEL = "DSL failover daemon"
@@ -62,18 +62,23 @@ def discovery_messages(*, prefix: str, site: str, discovery_prefix: str,
         return DiscoveryMessage(f"{discovery_prefix}/{component}/{node}/{object_id}/config",
                                 json.dumps(payload, sort_keys=True))
 
-    messages = [
-        config("binary_sensor", "primary_link", {
-            "name": "Primary link",
+    def link(key: str, name: str) -> DiscoveryMessage:
+        return config("binary_sensor", key, {
+            "name": name,
             "device_class": "connectivity",
             "state_topic": state_topic,
             # "None" is HA's word for unknown: our `unknown` must not read as down
             "value_template": (
-                "{% set v = value_json.primary_link %}"
+                f"{{% set v = value_json.{key} %}}"
                 "{{ 'ON' if v == 'up' else ('OFF' if v == 'down' else 'None') }}"),
             "payload_on": "ON",
             "payload_off": "OFF",
-        }),
+        })
+
+    messages = [
+        link("primary_link", "Primary link"),
+        # probed only while the router is on the backup circuit: unknown otherwise
+        link("backup_link", "Backup link"),
         config("sensor", "state", {
             "name": "State",
             "device_class": "enum",
@@ -98,6 +103,14 @@ def discovery_messages(*, prefix: str, site: str, discovery_prefix: str,
             "state_topic": state_topic,
             "value_template": "{{ value_json.mail_path }}",
             "icon": "mdi:email-fast",
+        }),
+        config("sensor", "dns", {
+            "name": "DNS MX records",
+            "device_class": "enum",
+            "options": [h.value for h in DnsHealth],
+            "state_topic": state_topic,
+            "value_template": "{{ value_json.dns }}",
+            "icon": "mdi:dns",
         }),
     ]
     for action in Action:

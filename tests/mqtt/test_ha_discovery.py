@@ -37,7 +37,7 @@ async def test_discovery_messages_are_retained_valid_and_complete(broker: Mosqui
     async with running(pub), watching(broker, f"{pub.prefix}/availability") as live:
         await live.wait_payload(f"{prefix}/availability", b"online")
     async with watching(broker, f"{disc}/#") as late:
-        await late.wait_for(lambda ms: len(ms) >= 4 + len(Action))
+        await late.wait_for(lambda ms: len(ms) >= 6 + len(Action))
     configs = {m.topic: m.json() for m in late.messages}
     assert all(m.retain for m in late.messages)
     node = "dslfailover_office"

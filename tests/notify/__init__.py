@@ -1,0 +1,1 @@
+"""Notices through real Apprise to HTTP endpoints on loopback."""
