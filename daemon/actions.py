@@ -65,6 +65,7 @@ class ActionRunner:
         self.deliver = deliver
         self._tg: asyncio.TaskGroup | None = None
         self._apply: asyncio.Task[None] | None = None   # the router apply in flight
+        self._mx: dict[int, tuple[str, asyncio.Task[None]]] = {}   # MX actions by id
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed = False
 
@@ -74,6 +75,9 @@ class ActionRunner:
 
     def launch(self, action: m.Effect) -> None:
         assert self._tg is not None, "ActionRunner.start() first"
+        if isinstance(action, m.AbandonMx):
+            self._abandon(action.action_id)
+            return
         what, slot = describe(action)
         if self._closed:
             log.info("action not started: the daemon is stopping", action=what)
@@ -84,6 +88,20 @@ class ActionRunner:
         task.add_done_callback(self._tasks.discard)
         if isinstance(action, m.ApplyWan):
             self._apply = task
+        elif not isinstance(action, m.ReadRouter):
+            self._mx[action.action_id] = (what, task)
+            task.add_done_callback(lambda _: self._mx.pop(action.action_id, None))
+
+    def _abandon(self, action_id: int) -> None:
+        """The machine moves the router: the MX action in flight is cancelled (its worker
+        child killed); it reports nothing more, the machine has forgotten it."""
+        what, task = self._mx.pop(action_id, ("", None))
+        if task is None or task.done():
+            return
+        task.cancel()
+        self._set_intent("mx", None)
+        self.audit.emit(EventKind.ACTION, f"{what}: abandoned, the router moves",
+                        detail={"action": what, "ok": False, "abandoned": True})
 
     def close(self) -> None:
         """The daemon is stopping: no action starts from now on."""

@@ -25,6 +25,7 @@ from router_drivers import RouterDriver, RouterError, WanConfig
 
 from .liveproof import LiveProof
 from .machine import (
+    AbandonMx,
     ApplyWan,
     Effect,
     FlushMx,
@@ -115,6 +116,7 @@ class Executor:
             if mx is not None and not result[0].ok:
                 await mx.close()     # no checks follow a failed apply
         else:
+            assert not isinstance(action, AbandonMx), "the action runner's, never run"
             result = await self._mx(action)
         event, summary, detail = result
         seconds = time.monotonic() - started

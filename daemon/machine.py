@@ -35,6 +35,7 @@ from .machine_builder import Builder, TransitionNotAllowed, hold_down, probe_pla
 from .machine_commands import NOT_HELD, PAUSED, commands, refuse
 from .machine_handlers import Handler
 from .machine_types import (
+    AbandonMx,
     ApplyWan,
     BackupDown,
     BackupUp,
@@ -70,8 +71,8 @@ from .machine_types import (
 from .model import State
 
 __all__ = [
-    "ALLOWED", "RULES", "ApplyWan", "BackupDown", "BackupUp", "Cause", "Command", "Context",
-    "Decision", "DnsChecked", "Effect",
+    "ALLOWED", "RULES", "AbandonMx", "ApplyWan", "BackupDown", "BackupUp", "Cause",
+    "Command", "Context", "Decision", "DnsChecked", "Effect",
     "Event", "Evidence", "FlushMx", "MachineConfig", "MailPathChanged", "MxAction", "MxJob",
     "MxResult", "Note", "PrimaryDown", "PrimaryUp", "ProbePlan", "ProbeVia",
     "ReadRouter", "RepairMx", "RouterAction", "RouterJob", "RouterResult", "Tick",

@@ -14,6 +14,7 @@ from dataclasses import replace
 from typing import Any
 
 from .machine_types import (
+    AbandonMx,
     ApplyWan,
     Cause,
     Context,
@@ -97,6 +98,14 @@ class Builder:
         assert self.ctx.router_job is None
         state = State.FAILING_OVER if circuit == Circuit.BACKUP else State.FAILING_BACK
         self.go(state, reason, cause, evidence)
+        job = self.ctx.mx_job
+        if job is not None:
+            started_now = [a for a in self.actions if a.action_id == job]
+            if started_now:   # decided in this very step: it need not start at all
+                self.actions.remove(started_now[0])
+            else:
+                self.actions.append(AbandonMx(job))
+            self.set(mx_job=None, mx_job_kind=None)
         action_id = self._new_id()
         detect = (evidence or {}).get("detect_s")
         durations = (("detect", float(detect)),) if isinstance(detect, int | float) else ()

@@ -140,17 +140,20 @@ def held_backup(b: Builder, ev: BackupDown | BackupUp) -> None:
 
 def record_dns(b: Builder, ev: DnsChecked) -> None:
     """An alarm when the checks start failing and when they pass again; `unknown` (no
-    answer) is recorded, not alarmed: the next run tells."""
-    old = b.ctx.dns
-    if ev.health == DnsHealth.FAILING and old != DnsHealth.FAILING:
+    answer) is recorded, not alarmed: the next run that answers is judged against the
+    last one that did (`dns_known`)."""
+    known = b.ctx.dns_known
+    if ev.health == DnsHealth.FAILING and known != DnsHealth.FAILING:
         b.note(EventKind.PROBE_ALARM, "DNS check failed" + colon(ev.detail), **ev.evidence)
-    elif ev.health == DnsHealth.OK and old == DnsHealth.FAILING:
+    elif ev.health == DnsHealth.OK and known == DnsHealth.FAILING:
         b.note(EventKind.PROBE_ALARM, "DNS checks pass again", **ev.evidence)
-    b.set(dns=ev.health)
+    held_dns(b, ev)
 
 
 def held_dns(b: Builder, ev: DnsChecked) -> None:
     b.set(dns=ev.health)
+    if ev.health != DnsHealth.UNKNOWN:
+        b.set(dns_known=ev.health)
 
 
 def held_health(b: Builder, ev: PrimaryDown | PrimaryUp) -> None:
@@ -294,9 +297,6 @@ def mx_failing_over(b: Builder, ev: MxResult) -> None:
     kind = _mx_done(b, ev)
     if kind is None or b.ctx.router_job is not None:
         return  # the apply is still running: its result decides
-    if kind == MxJob.FLUSH:
-        b.mx(MxJob.VERIFY)  # a flush was running when the router moved: verify now
-        return
     b.add_durations({"mx_checks": ev.seconds})
     b.enter_backup("router on the backup circuit; backup MX "
                    + ("verified" if ev.ok else f"check failed: {ev.detail}"),

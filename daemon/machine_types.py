@@ -202,9 +202,18 @@ class FlushMx:
     action_id: int
 
 
+@dataclass(frozen=True, slots=True)
+class AbandonMx:
+    """The router moves: the MX action in flight is abandoned (its SSH session runs
+    through the router, which the move cuts, and what it would say is moot). The machine
+    forgets it at once, so the checks after the move need not wait `mx_timeout` for it."""
+
+    action_id: int
+
+
 RouterAction = ReadRouter | ApplyWan
 MxAction = VerifyMx | RepairMx | FlushMx
-Effect = RouterAction | MxAction
+Effect = RouterAction | MxAction | AbandonMx
 
 
 class RouterJob(enum.StrEnum):
@@ -287,6 +296,7 @@ class Context:
     mail_path: MailPath = MailPath.UNKNOWN
     backup_link: LinkHealth = LinkHealth.UNKNOWN   # probed only while on the backup circuit
     dns: DnsHealth = DnsHealth.UNKNOWN
+    dns_known: DnsHealth = DnsHealth.UNKNOWN   # the last verdict of a run that was answered
     since: float = 0.0
     reason: str = "starting"
     next_id: int = 1

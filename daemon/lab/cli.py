@@ -4,7 +4,7 @@
                   build it; prints the daemon config it wrote. The router restarts to
                   apply a change and is away S seconds (default 20, a plausible real figure)
     lab status    what exists and what works (--json)
-    lab cut / restore              the primary circuit dies / comes back
+    lab cut / restore [--backup]   the primary (or backup) circuit dies / comes back
     lab loss PERCENT               ICMP loss on the primary path (0 clears)
     lab flap [--times N]           cut and restore N times
     lab send [--subject S]         mail to the backup MX (reaches our sink via the tunnel)
@@ -28,7 +28,7 @@ from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 from ..cli.common import print_json
-from .topology import DEFAULT_ID, DEFAULT_ROUTER_RESTART, NS_PREFIX, ROLES, lab_ids
+from .topology import DEFAULT_ID, DEFAULT_ROUTER_RESTART, NS_PREFIX, ROLES, CircuitName, lab_ids
 
 if TYPE_CHECKING:
     from .site import Lab
@@ -107,14 +107,17 @@ async def _status(lab: Lab, args: argparse.Namespace) -> int:
 
 
 async def _cut(lab: Lab, args: argparse.Namespace) -> int:
-    await lab.cut()
-    print(f"lab {lab.lab_id!r}: primary circuit cut (isp1 link down)")
+    circuit: CircuitName = "backup" if args.backup else "primary"
+    await lab.cut(circuit)
+    isp = "isp2" if args.backup else "isp1"
+    print(f"lab {lab.lab_id!r}: {circuit} circuit cut ({isp} link down)")
     return 0
 
 
 async def _restore(lab: Lab, args: argparse.Namespace) -> int:
-    await lab.restore()
-    print(f"lab {lab.lab_id!r}: primary circuit restored")
+    circuit: CircuitName = "backup" if args.backup else "primary"
+    await lab.restore(circuit)
+    print(f"lab {lab.lab_id!r}: {circuit} circuit restored")
     return 0
 
 
@@ -223,8 +226,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                       help=f"every lab on this machine (namespaces named {NS_PREFIX}<id>-<role>)")
     status = add("status", _status, "what exists and whether each circuit and the tunnel work")
     status.add_argument("--json", action="store_true")
-    add("cut", _cut, "the primary circuit dies (isp1's link goes down)")
-    add("restore", _restore, "the primary circuit comes back")
+    cut = add("cut", _cut, "the primary circuit dies (isp1's link goes down)")
+    cut.add_argument("--backup", action="store_true",
+                     help="the backup circuit dies instead (isp2's link goes down)")
+    restore = add("restore", _restore, "the primary circuit comes back")
+    restore.add_argument("--backup", action="store_true",
+                         help="the backup circuit comes back instead")
     loss = add("loss", _loss, "drop PERCENT %% of ICMP on the primary path (0 clears)")
     loss.add_argument("percent", type=_percent, metavar="PERCENT")
     flap = add("flap", _flap, "cut and restore the primary circuit several times")

@@ -49,6 +49,11 @@ with smtplib.SMTP(host, 25, timeout=float(timeout)) as smtp:
 """
 
 
+_ISP: dict[CircuitName, str] = {"primary": "isp1", "backup": "isp2"}
+# the lab's state file: `cut` is the primary's (as it always was), `cut_backup` the backup's
+_CUT_KEY: dict[CircuitName, str] = {"primary": "cut", "backup": "cut_backup"}
+
+
 class CircuitControls:
     """The lab's circuit controls; `Lab` provides the topology and the state file."""
 
@@ -56,15 +61,16 @@ class CircuitControls:
     record: StateFile
     dir: Path
 
-    async def cut(self) -> None:
-        """The primary circuit dies: isp1's link to the WAN segment goes down."""
-        await netns.ip_batch(self.topo.ns("isp1"), ["link set wan0 down"])
-        self.record.update(cut=True)
+    async def cut(self, circuit: CircuitName = "primary") -> None:
+        """A circuit dies: its ISP's link to the WAN segment goes down (isp1 for the
+        primary, isp2 for the backup)."""
+        await netns.ip_batch(self.topo.ns(_ISP[circuit]), ["link set wan0 down"])
+        self.record.update(**{_CUT_KEY[circuit]: True})
 
-    async def restore(self) -> None:
-        """The primary circuit comes back."""
-        await netns.ip_batch(self.topo.ns("isp1"), ["link set wan0 up"])
-        self.record.update(cut=False)
+    async def restore(self, circuit: CircuitName = "primary") -> None:
+        """A circuit comes back."""
+        await netns.ip_batch(self.topo.ns(_ISP[circuit]), ["link set wan0 up"])
+        self.record.update(**{_CUT_KEY[circuit]: False})
 
     async def set_loss(self, percent: int) -> None:
         """Drop `percent` % of ICMP on the primary path (0 clears)."""

@@ -86,6 +86,7 @@ class Emulator:
 
     async def _come_back(self) -> None:
         loop = asyncio.get_running_loop()
+        await self.state.backend.halt()
         await asyncio.sleep(self.state.options.restart_delay)
         booted = loop.time()
         await self.state.boot()

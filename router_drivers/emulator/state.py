@@ -3,7 +3,8 @@ applies it.
 
 Like the real units (DESIGN §5), a save changes the *saved* config only; the router runs
 it after a restart (`restart_to_apply`). The restart drops every session and keeps the
-router away for `restart_delay` seconds; then the running config is applied to the backend
+router away for `restart_delay` seconds, routing nothing (`halt`: in the lab the WAN
+address is gone); then the running config is applied to the backend
 (memory, or the namespace's interface in the lab).
 """
 
@@ -131,9 +132,16 @@ class WanBackend(Protocol):
 
     async def apply(self, wan: WanConfig) -> None: ...
 
+    async def halt(self) -> None:
+        """The router is away (restarting): nothing is routed until the next apply."""
+        ...
+
 
 class MemoryBackend:
     async def apply(self, wan: WanConfig) -> None:
+        return None
+
+    async def halt(self) -> None:
         return None
 
 
@@ -146,6 +154,12 @@ class IpBackend:
 
     async def read(self) -> WanConfig:
         return await iproute.read_wan(self.iface)
+
+    async def halt(self) -> None:
+        # a restarting unit routes nothing: its WAN address (and the default route
+        # through it, and the tunnel bound to it) is gone until it boots
+        await iproute.run_ip(f"-4 addr flush dev {self.iface}",
+                             iproute.ip_argv(None, "-4", "addr", "flush", "dev", self.iface))
 
     async def apply(self, wan: WanConfig) -> None:
         await iproute.apply_wan(self.iface, wan)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from daemon.machine import (
+    AbandonMx,
     ApplyWan,
     BackupDown,
     BackupUp,
@@ -126,6 +127,18 @@ def test_no_answer_from_the_resolver_is_unknown_and_no_alarm() -> None:
     assert d.ctx.dns == DnsHealth.UNKNOWN and alarms(d) == []
 
 
+def test_a_run_without_answer_between_two_failing_runs_is_no_second_alarm() -> None:
+    ctx = step(on(MANUAL, Circuit.PRIMARY), DnsChecked(DnsHealth.FAILING), 10.0).ctx
+    ctx = step(ctx, DnsChecked(DnsHealth.UNKNOWN), 20.0).ctx
+    assert alarms(step(ctx, DnsChecked(DnsHealth.FAILING), 30.0)) == []
+
+
+def test_passing_after_failing_is_an_alarm_even_with_a_run_without_answer_between() -> None:
+    ctx = step(on(MANUAL, Circuit.PRIMARY), DnsChecked(DnsHealth.FAILING), 10.0).ctx
+    ctx = step(ctx, DnsChecked(DnsHealth.UNKNOWN), 20.0).ctx
+    assert alarms(step(ctx, DnsChecked(DnsHealth.OK), 30.0)) == ["DNS checks pass again"]
+
+
 def test_dns_passing_after_failing_is_an_alarm() -> None:
     ctx = step(on(MANUAL, Circuit.PRIMARY), DnsChecked(DnsHealth.FAILING), 10.0).ctx
     d = step(ctx, DnsChecked(DnsHealth.OK), 20.0)
@@ -170,3 +183,19 @@ def test_after_failback_the_flush_is_owed_only_for_a_while() -> None:
 def test_without_flush_a_failback_verifies_nothing() -> None:
     d = failed_back(replace(MANUAL, flush=False))
     assert d.ctx.state == State.PRIMARY and not d.actions
+
+
+# -- MX actions when the router moves ---------------------------------------------------
+
+
+def test_a_move_abandons_the_mx_action_in_flight_so_the_next_checks_need_not_wait() -> None:
+    ctx = on(MANUAL, Circuit.BACKUP)   # its start verifies the MX: still in flight
+    verify = ctx.mx_job
+    assert verify is not None
+    d = step(ctx, cmd(Action.FAILBACK), 10.0)
+    assert AbandonMx(verify) in d.actions and d.ctx.mx_job is None
+    d = step(d.ctx, RouterResult(only(d, ApplyWan).action_id, True, Circuit.PRIMARY), 20.0)
+    assert only(d, VerifyMx)   # the failback's own check starts at once
+    # the abandoned one's late result is stale: it changes nothing
+    late = step(d.ctx, MxResult(verify, False, "cut"), 21.0)
+    assert (late.ctx, late.actions, late.notes) == (d.ctx, (), ())

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from daemon.machine import (
     ALLOWED,
+    AbandonMx,
     ApplyWan,
     BackupDown,
     BackupUp,
@@ -93,12 +94,17 @@ class World:
 def check(before: Context, after: Context, actions: tuple[object, ...], world: World,
           transitions: tuple[object, ...]) -> None:
     router_actions = [a for a in actions if isinstance(a, ApplyWan | ReadRouter)]
-    mx_actions = [a for a in actions if not isinstance(a, ApplyWan | ReadRouter)]
-    # never two router actions in flight, never two MX actions
+    abandoned = [a for a in actions if isinstance(a, AbandonMx)]
+    mx_actions = [a for a in actions if not isinstance(a, ApplyWan | ReadRouter | AbandonMx)]
+    # never two router actions in flight, never two MX actions: an MX action is
+    # abandoned (the one in flight) only when the router moves
     assert len(router_actions) <= 1
     assert not (router_actions and world.router is not None)
-    assert len(mx_actions) <= 1
-    assert not (mx_actions and world.mx is not None)
+    assert len(mx_actions) <= 1 and len(abandoned) <= 1
+    if abandoned:
+        assert world.mx is not None and abandoned[0].action_id == world.mx.action_id
+        assert any(isinstance(a, ApplyWan) for a in actions)
+    assert not (mx_actions and world.mx is not None and not abandoned)
     # held never acts
     if after.state == State.HELD:
         assert actions == ()
@@ -223,6 +229,8 @@ def test_random_event_sequences_keep_the_invariants(
         for a in d.actions:
             if isinstance(a, ApplyWan | ReadRouter):
                 world.router = a
+            elif isinstance(a, AbandonMx):
+                world.mx = None
             else:
                 world.mx = a
         # the machine's own bookkeeping agrees with what is in flight
