@@ -327,13 +327,6 @@ class Config(Section):
     backup_link: BackupLinkConfig = BackupLinkConfig()
     notify: NotifyConfig | None = None
 
-    @model_validator(mode="after")
-    def _dns_domain(self) -> Config:
-        if self.dns is not None and self.dns.domain is None and self.backup_mx is None:
-            raise ValueError("dns.domain: required without a [backup_mx] section (whose "
-                             "domain it takes by default)")
-        return self
-
     @property
     def dns_domain(self) -> str | None:
         """The domain whose MX records `[dns]` checks (None without `[dns]`)."""
@@ -341,7 +334,7 @@ class Config(Section):
             return None
         if self.dns.domain is not None:
             return self.dns.domain
-        assert self.backup_mx is not None  # _dns_domain
+        assert self.backup_mx is not None  # parse_config refuses [dns] without either
         return self.backup_mx.domain
 
     @property
@@ -388,6 +381,9 @@ def parse_config(text: str, source: str = "<config>") -> Config:
     except ValidationError as exc:
         problems = [f"{_field_path(e['loc'])}: {_describe(e)}" for e in exc.errors()]
         raise ConfigError(source, problems) from None
+    if cfg.dns is not None and cfg.dns.domain is None and cfg.backup_mx is None:
+        raise ConfigError(source, ["dns.domain: required without a [backup_mx] section "
+                                   "(whose domain it takes by default)"])
     # the dialogue's own validator, the one the driver uses: refused here, not at apply
     dialogue_name = DIALOGUES.get(cfg.router.driver)
     if dialogue_name is not None:

@@ -1,5 +1,6 @@
-"""Fixtures every folder uses (a real mosquitto) and the root check for namespace tests;
-the helpers every test shares live in tests/harness.py."""
+"""Fixtures every folder uses (a real mosquitto, a name server that never answers) and
+the root check for namespace tests; the helpers every test shares live in
+tests/harness.py."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from daemon.lab.mosquitto import Mosquitto
+from daemon.lab.nsd import silent_udp_port
 
 
 @pytest.fixture(scope="module")
@@ -18,6 +20,13 @@ def broker() -> Iterator[Mosquitto]:
     too); tests use distinct topic prefixes."""
     with Mosquitto() as b:
         yield b
+
+
+@pytest.fixture
+def silent_port() -> Iterator[int]:
+    """A UDP port on 127.0.0.1 where nothing ever answers (a dead name server)."""
+    with silent_udp_port() as port:
+        yield port
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

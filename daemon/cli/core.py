@@ -103,10 +103,31 @@ def cmd_check(args: argparse.Namespace) -> int:
                             if cfg.metrics.enabled else "off"),
         f"failback      {cfg.failback.mode}, hold-down {cfg.failback.hold_down:g}s "
         f"(up to {cfg.failback.hold_down_max:g}s when flapping)",
+        *_outside_lines(cfg, len(secrets.notify_urls)),
         f"state         {cfg.state_dir}; control socket {cfg.control.socket}",
     ]
     print("\n".join(lines))
     return 0
+
+
+def _outside_lines(cfg: Config, urls: int) -> list[str]:
+    """`check`'s summary of [dns], [backup_link] and [notify]."""
+    from ..wiring import backup_targets
+
+    d, n = cfg.dns, cfg.notify
+    far = backup_targets(cfg)
+    servers = ", ".join(map(str, d.nameservers)) if d and d.nameservers else "the system's"
+    return [
+        "dns           " + (f"MX of {cfg.dns_domain}: {d.primary_mx} before {d.backup_mx}; "
+                            f"every {d.interval:g}s on primary, name servers {servers}"
+                            if d else "off"),
+        "backup link   " + (f"{len(far)} far targets ({', '.join(map(str, far))}) while "
+                            "on the backup circuit" if far else "off"),
+        "notify        " + (f"{urls} Apprise URL(s), {', '.join(n.kinds)}, at most "
+                            f"{n.max_per_hour}/hour" + (f", quiet {n.quiet_hours}"
+                                                        if n.quiet_hours else "")
+                            if n else "off"),
+    ]
 
 
 def cmd_run(args: argparse.Namespace) -> int:

@@ -22,7 +22,7 @@ import re
 import shutil
 import socket
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any, Self
@@ -158,3 +158,16 @@ class Nsd:
         if proc is not None:
             await stop_group(proc, grace=STOP_TIMEOUT)
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+StartNsd = Callable[[Mapping[str, str]], Awaitable[Nsd]]
+
+
+@contextlib.asynccontextmanager
+async def nsd_servers() -> AsyncIterator[StartNsd]:
+    """`start(zones)` as often as needed: every server started is stopped (its temp dir
+    removed) when the block ends, after a failure too."""
+    async with contextlib.AsyncExitStack() as stack:
+        async def start(zones: Mapping[str, str]) -> Nsd:
+            return await stack.enter_async_context(Nsd.started(zones))
+        yield start

@@ -4,9 +4,32 @@ from __future__ import annotations
 
 import subprocess
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
 
 import pytest
+
+from daemon.lab.nsd import StartNsd, nsd_servers
+from tests.dns.conftest import BACKUP_MX, DOMAIN, PRIMARY_MX, PRIMARY_PUBLIC
+
+# Bounds each lookup against NSD on loopback (an answer comes at once).
+LOOKUP_TIMEOUT = 2.0
+
+
+@pytest.fixture
+async def start_nsd() -> AsyncIterator[StartNsd]:
+    """`await start_nsd(zones)`: a real nsd serving `zones`; stopped after the test (on
+    the test's own loop: tests/dns has one on the session's)."""
+    async with nsd_servers() as start:
+        yield start
+
+
+def dns_section(port: int, timeout: float = LOOKUP_TIMEOUT) -> dict[str, Any]:
+    """`[dns]` asking the nameserver on 127.0.0.1:`port` (the interval is the minimum:
+    the first run, at once on primary, is all a test needs)."""
+    return {"domain": DOMAIN, "primary_mx": PRIMARY_MX, "backup_mx": BACKUP_MX,
+            "primary_public": list(PRIMARY_PUBLIC), "nameservers": ["127.0.0.1"],
+            "port": port, "timeout": timeout, "interval": 60}
 
 NetnsFactory = Callable[[str], str]
 

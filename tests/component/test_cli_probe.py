@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,7 +11,11 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from daemon.cli import main
+from daemon.lab.nsd import StartNsd
+from tests.dns.conftest import zones
 from tests.harness import daemon_config, free_port
+
+from .conftest import dns_section
 
 
 @pytest.fixture
@@ -47,3 +52,16 @@ def test_a_dead_tunnel_exits_1_and_says_where(tmp_path: Path,
     out = capsys.readouterr().out
     line = next(ln for ln in out.splitlines() if "smtp" in ln)
     assert line.startswith("FAIL") and "connect:" in line
+
+
+async def test_with_dns_the_two_dns_checks_follow(
+        tmp_path: Path, smtp_port: int, start_nsd: StartNsd,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    nsd = await start_nsd(zones())
+    cfg = daemon_config(
+        tmp_path, site="probe", dns=dns_section(nsd.port),
+        primary={"targets": ["127.0.0.1"], "interval": None, "timeout": None})
+    assert await asyncio.to_thread(main, ["probe", "--json", "-c", str(cfg)]) == 0
+    checks = json.loads(capsys.readouterr().out)["checks"]
+    assert [c["name"] for c in checks][-2:] == ["dns_mx", "dns_primary"]
+    assert all(c["ok"] for c in checks[-2:])

@@ -9,56 +9,28 @@ Every address is loopback. The backup circuit going down is not tested here: eve
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from daemon.app import Daemon
 from daemon.dns_checks import DNS_CHECK_NAMES
-from daemon.lab.nsd import Nsd, silent_udp_port
+from daemon.lab.nsd import StartNsd
 from daemon.model import AuditEvent, DnsHealth, EventKind, State
 from router_drivers import RouterSettings, create_driver
-from tests.dns.conftest import (
-    BACKUP_MX,
-    DOMAIN,
-    PRIMARY_MX,
-    PRIMARY_PUBLIC,
-    our_zone,
-    zones,
-)
+from tests.dns.conftest import BACKUP_MX, PRIMARY_PUBLIC, our_zone, zones
 from tests.harness import BACKUP, daemon_config, running_daemon, wait_daemon
 from tests.notify.conftest import TOKEN, Endpoint
 
-StartNsd = Callable[[Mapping[str, str]], Awaitable[Nsd]]
+from .conftest import LOOKUP_TIMEOUT, dns_section
 
-# Bounds each lookup against NSD on loopback (an answer comes at once).
-LOOKUP_TIMEOUT = 2.0
 # The silent nameserver's lookups wait this long: short, so the run ends quickly.
 SILENT_TIMEOUT = 0.5
 # Bounds each wait for what the daemon shows: its first DNS run, a notice, a verdict.
 WAIT = 20.0
 # The backup circuit's far targets: loopback, they always answer.
 BACKUP_TARGETS = ["127.0.0.2", "127.0.0.3"]
-
-
-@pytest.fixture
-async def start_nsd() -> AsyncIterator[StartNsd]:
-    """`await start_nsd(zones)`: a real nsd serving `zones`, answering; stopped after
-    the test (tests/dns has the same one on the session's loop; these run on their own)."""
-    async with contextlib.AsyncExitStack() as stack:
-        async def start(served: Mapping[str, str]) -> Nsd:
-            return await stack.enter_async_context(Nsd.started(served))
-        yield start
-
-
-@pytest.fixture
-def silent_port() -> Iterator[int]:
-    """A UDP port on 127.0.0.1 where nothing ever answers (a dead nameserver)."""
-    with silent_udp_port() as port:
-        yield port
 
 
 @pytest.fixture
@@ -74,14 +46,6 @@ def endpoint(monkeypatch: pytest.MonkeyPatch) -> Iterator[Endpoint]:
         yield e
     finally:
         e.stop()
-
-
-def dns_section(port: int, timeout: float = LOOKUP_TIMEOUT) -> dict[str, Any]:
-    """`[dns]` asking the nameserver on 127.0.0.1:`port` (the interval is the minimum:
-    the first run, at once on primary, is all a test needs)."""
-    return {"domain": DOMAIN, "primary_mx": PRIMARY_MX, "backup_mx": BACKUP_MX,
-            "primary_public": list(PRIMARY_PUBLIC), "nameservers": ["127.0.0.1"],
-            "port": port, "timeout": timeout, "interval": 60}
 
 
 def dns_config(tmp: Path, port: int, timeout: float = LOOKUP_TIMEOUT) -> Path:

@@ -8,14 +8,12 @@ for `mx verify` with its DNS checks.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
-from contextlib import AsyncExitStack
+from collections.abc import AsyncIterator
 from dataclasses import replace
 
-import pytest
 import pytest_asyncio
 
-from daemon.lab.nsd import Nsd, silent_udp_port
+from daemon.lab.nsd import StartNsd, nsd_servers
 from daemon.probes.dns import DnsSettings
 from tests.mx.conftest import DOMAIN, mx, mx_world
 
@@ -28,8 +26,6 @@ PRIMARY_PUBLIC = ("192.0.2.10", "2001:db8::10")
 # Bounds each lookup of the tests: loopback answers at once; only the silent server
 # waits this long.
 LOOKUP_TIMEOUT = 2.0
-
-StartNsd = Callable[[Mapping[str, str]], Awaitable[Nsd]]
 
 
 def zone(origin: str, *records: str) -> str:
@@ -76,16 +72,7 @@ def settings_for(port: int, **changes: object) -> DnsSettings:
 @pytest_asyncio.fixture(loop_scope="session")
 async def start_nsd() -> AsyncIterator[StartNsd]:
     """`await start_nsd(zones)`: a real nsd serving `zones` (origin -> zone text), up
-    and answering; every one started is stopped after the test (its temp dir removed),
-    after a failure too."""
-    async with AsyncExitStack() as stack:
-        async def start(served: Mapping[str, str]) -> Nsd:
-            return await stack.enter_async_context(Nsd.started(served))
+    and answering; stopped after the test, after a failure too (on the session's loop,
+    like tests/mx's world)."""
+    async with nsd_servers() as start:
         yield start
-
-
-@pytest.fixture
-def silent_port() -> Iterator[int]:
-    """A UDP port on 127.0.0.1 where nothing ever answers (a dead nameserver)."""
-    with silent_udp_port() as port:
-        yield port

@@ -8,13 +8,13 @@ import time
 import pytest
 
 from daemon.dns_checks import DNS_CHECK_NAMES, DnsCheck, DnsReport
+from daemon.lab.nsd import StartNsd
 from daemon.model import DnsHealth
 from daemon.probes.dns import LOOKUP_SLACK, check_dns
 
 from .conftest import (
     BACKUP_MX,
     DOMAIN,
-    StartNsd,
     backup_zone,
     our_zone,
     settings_for,

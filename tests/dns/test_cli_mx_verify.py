@@ -14,6 +14,7 @@ import pytest
 
 from daemon.cli import main as cli_main
 from daemon.lab.launcher import free_port
+from daemon.lab.nsd import StartNsd
 from tests.harness import daemon_config
 from tests.mx.conftest import MxWorld
 
@@ -22,7 +23,6 @@ from .conftest import (
     LOOKUP_TIMEOUT,
     PRIMARY_MX,
     PRIMARY_PUBLIC,
-    StartNsd,
     our_zone,
     zones,
 )
