@@ -236,7 +236,7 @@ class ProbeLoop:
             except TimeoutError:
                 log.warning("DNS checks did not end in time", bound=2 * settings.timeout
                             + DNS_RUN_SLACK)
-                last = time.monotonic()
+                last, self.dns_report = time.monotonic(), None
                 self.emit(m.DnsChecked(DnsHealth.UNKNOWN, "the DNS checks did not end "
                                        "in time"))
                 continue

@@ -16,6 +16,7 @@ import signal
 import socket
 import subprocess
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from pathlib import Path
 from typing import IO, Protocol, TypeVar
 
 from .netns import in_netns
@@ -46,6 +47,14 @@ async def running(server: S) -> AsyncIterator[S]:
         yield server
     finally:
         await server.stop()
+
+
+def file_tail(path: Path, size: int = 2000) -> str:
+    """The last `size` characters of a server's log file ("" before it exists)."""
+    try:
+        return path.read_text(errors="replace")[-size:]
+    except OSError:
+        return ""
 
 
 def netns_argv(netns: str | None, argv: Sequence[str]) -> list[str]:

@@ -27,7 +27,7 @@ from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any, Self
 
-from .launcher import free_port, running, start_in_session, stop_group, wait_started
+from .launcher import file_tail, free_port, running, start_in_session, stop_group, wait_started
 
 NSD = "/usr/sbin/nsd"
 # Bounds nsd's start-up, from exec to answering the first zone's SOA over UDP (it reads
@@ -147,10 +147,7 @@ class Nsd:
         return reply.rcode() == dns.rcode.NOERROR and bool(reply.answer)
 
     def log_tail(self, size: int = 2000) -> str:
-        try:
-            return self._log.read_text(errors="replace")[-size:]
-        except OSError:
-            return ""
+        return file_tail(self._log, size)
 
     async def stop(self) -> None:
         """Stop nsd's process group and remove the temp dir."""

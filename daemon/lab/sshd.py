@@ -22,7 +22,15 @@ from typing import Any, Self
 
 import asyncssh
 
-from .launcher import free_port, port_open, running, start_in_session, stop_group, wait_started
+from .launcher import (
+    file_tail,
+    free_port,
+    port_open,
+    running,
+    start_in_session,
+    stop_group,
+    wait_started,
+)
 
 SSHD = "/usr/sbin/sshd"
 # Bounds sshd's start-up, from exec to accepting TCP connections on its port.
@@ -131,10 +139,7 @@ class Sshd:
         return "Server listening" in self.log_tail()
 
     def log_tail(self, size: int = 2000) -> str:
-        try:
-            return self._log.read_text(errors="replace")[-size:]
-        except OSError:
-            return ""
+        return file_tail(self._log, size)
 
     async def stop(self) -> None:
         """Kill sshd's process group (its session children too) and remove the temp dir."""
